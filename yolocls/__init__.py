@@ -1,0 +1,34 @@
+"""yolocls: YOLOv5-style image classifiers from training to low-latency edge deployment.
+
+Heavy libraries (torch, onnx, openvino) are imported lazily so that ``import yolocls`` and the CLI's
+``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "create_model", "list_models", "load_model"]
+
+
+def create_model(name: str, num_classes: int = 1000, **kwargs: Any) -> Any:
+    """Build a zoo model with random weights (see :func:`yolocls.models.create_model`)."""
+    from yolocls.models import create_model as _create
+
+    return _create(name, num_classes=num_classes, **kwargs)
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Names of the zoo models, optionally of one family (``yolov5``, ``resnet``, ``efficientnet``, ``tiny``)."""
+    from yolocls.models import list_models as _list
+
+    return _list(family)
+
+
+def load_model(path: str, device: str = "cpu") -> Any:
+    """Load a yolocls checkpoint or an official YOLOv5 ``*-cls.pt`` as an eval-mode module with ``.names``."""
+    from yolocls.models import load_model as _load
+
+    return _load(path, device=device)

@@ -1,0 +1,3 @@
+from yolocls.cli.app import main
+
+main()

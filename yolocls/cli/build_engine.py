@@ -1,0 +1,7 @@
+"""`yolocls build_engine` (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,7 @@
+"""`yolocls train` (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
