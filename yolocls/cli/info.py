@@ -1,0 +1,7 @@
+"""`yolocls info` (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

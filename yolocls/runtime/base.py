@@ -1,0 +1,127 @@
+"""The one interface every inference backend implements, picked by file type in :func:`yolocls.runtime.load`.
+
+A backend owns a model and its :class:`~yolocls.metadata.ModelMetadata`; ``infer`` maps a preprocessed
+NCHW float32 batch to logits, ``predict`` goes from frames (uint8 BGR arrays or paths) to top-k.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from yolocls.errors import InputError
+from yolocls.metadata import ModelMetadata
+
+
+class Prediction(NamedTuple):
+    class_id: int
+    name: str
+    prob: float
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[N, C]`` logits in float32 (numerically stable)."""
+    z = logits.astype(np.float32, copy=False)
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries per row, sorted descending (ties: lower id first)."""
+    k = max(1, min(int(k), probs.shape[1]))
+    idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(probs, idx, axis=1)
+
+
+class Backend(ABC):
+    """Base class of inference backends.
+
+    Attributes:
+        name: backend name (``torch``, ``onnxruntime``, ``openvino``, ``tensorrt``).
+        metadata: names and preprocessing settings of the model.
+        timings: milliseconds of the last ``predict`` call per stage: preprocess, inference, postprocess.
+    """
+
+    name: str = "base"
+
+    def __init__(self, path: str | Path, metadata: ModelMetadata) -> None:
+        self.path = Path(path)
+        self.metadata = metadata
+        self.timings: dict[str, float] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return self.metadata.names
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``[N, num_classes]`` float32 for a preprocessed ``[N, 3, S, S]`` float32 batch."""
+
+    def preprocess(self, images: Sequence[np.ndarray], bgr: bool = True) -> np.ndarray:
+        """The spec'd preprocessing with this model's settings: the compiled kernel when built, else NumPy."""
+        from yolocls import _native
+
+        cfg = self.metadata.preprocess
+        if _native.available():
+            return _native.preprocess(list(images), cfg, bgr=bgr)
+        from yolocls.data.preprocess import preprocess_with
+
+        return preprocess_with(list(images), cfg, bgr=bgr)
+
+    def _load_images(self, images: Any) -> tuple[list[np.ndarray], bool]:
+        from yolocls.data.io import imread
+
+        if isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]
+        out = []
+        for im in images:
+            if isinstance(im, (str, Path)):
+                out.append(imread(im))  # BGR
+            elif isinstance(im, np.ndarray):
+                out.append(im)
+            else:
+                raise InputError(f"expected a uint8 HxWx3 array or an image path, got {type(im).__name__}")
+        if not out:
+            raise InputError("no images given")
+        return out, True
+
+    def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
+        """Top-k predictions per image.
+
+        Args:
+            images: one uint8 HxWx3 array (BGR unless ``bgr=False``) or path, or a list of them.
+            topk_k: how many classes to return per image.
+        Returns:
+            One list of :class:`Prediction` (class_id, name, prob) per image, most probable first.
+        """
+        frames, _ = self._load_images(images)
+        t0 = time.perf_counter()
+        batch = self.preprocess(frames, bgr=bgr)
+        t1 = time.perf_counter()
+        logits = self.infer(batch)
+        t2 = time.perf_counter()
+        idx, val = topk(softmax(logits), topk_k)
+        names = self.names
+        result = [
+            [Prediction(int(i), names[int(i)] if int(i) < len(names) else str(int(i)), float(p)) for i, p in zip(r, v)]
+            for r, v in zip(idx, val)
+        ]
+        t3 = time.perf_counter()
+        self.timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        return result
+
+    def close(self) -> None:
+        """Release the backend's resources (sessions, engines, device memory)."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
