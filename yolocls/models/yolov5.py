@@ -1,0 +1,1 @@
+"""Zoo family module (being written)."""
