@@ -1,7 +1,149 @@
-"""`yolocls info` (being written)."""
+"""`yolocls info`: the model zoo, a model's size and cost, an exported file's metadata, and this build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from yolocls.cli._common import fail, print_json, user_errors
+
+
+def _model_row(model: Any, imgsz: int | None) -> dict[str, Any]:
+    from yolocls.models.flops import model_info
+
+    size = imgsz or model.preprocess.imgsz
+    info = model_info(model, imgsz=size)
+    return {
+        "name": model.model_name,
+        "params": int(info["params"]),
+        "gflops": round(float(info["gflops"]), 3),
+        "gflops_true": round(float(info["gflops_true"]), 3),
+        "num_classes": int(model.num_classes),
+        "imgsz": int(size),
+        "names": list(model.names),
+        "preprocess": model.preprocess.to_dict(),
+    }
+
+
+def _file_info(path: Path, imgsz: int | None) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        from yolocls.models import load_model
+
+        return {"file": str(path), "format": "pytorch", **_model_row(load_model(str(path)), imgsz)}
+    if suffix == ".onnx":
+        from yolocls.export.onnx import read_metadata
+
+        meta = read_metadata(path)
+        return {"file": str(path), "format": "onnx", "name": meta.model, "num_classes": meta.num_classes,
+                "imgsz": meta.imgsz, **meta.to_dict()}
+    if suffix in (".engine", ".plan"):
+        from yolocls.runtime.sidecar import read_sidecar
+
+        meta = read_sidecar(path)
+        return {"file": str(path), "format": "tensorrt", "name": meta.model, "num_classes": meta.num_classes,
+                "imgsz": meta.imgsz, **meta.to_dict()}
+    raise fail(f"unknown model file type {suffix!r} for {path}: expected .pt, .onnx or .engine")
+
+
+def _build_info() -> dict[str, Any]:
+    import platform
+
+    from yolocls import __version__, _native
+
+    out: dict[str, Any] = {"yolocls": __version__, "python": platform.python_version(),
+                           "machine": platform.machine(), "extension": _native.available()}
+    if _native.available():
+        out["extension_build"] = _native.build_info()
+    for mod in ("torch", "onnx", "onnxruntime", "openvino", "cv2", "numpy", "tensorrt"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", getattr(m, "get_version", lambda: "?")())
+        except Exception:  # noqa: BLE001 - an absent optional library is reported, not an error
+            out[mod] = None
+    try:
+        from yolocls.runtime import available_backends
+
+        out["backends"] = available_backends()
+    except ImportError:
+        pass
+    return out
+
+
+def info(
+    list_models: Annotated[bool, typer.Option("--list", help="List the zoo models.")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="A zoo model name, e.g. yolov5s-cls.")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="A .pt, .onnx or .engine file.")] = None,
+    num_classes: Annotated[int, typer.Option("--num-classes", min=1, help="Classes for --model.")] = 1000,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", min=8, help="Image size for FLOPs (default: model's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the model zoo, a model's parameters and FLOPs, a file's metadata, or this build's components."""
+    _info(list_models, model, weights, num_classes, imgsz, as_json)
+
+
+@user_errors
+def _info(list_models: bool, model: str | None, weights: Path | None, num_classes: int, imgsz: int | None,
+          as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if sum(x is not None and x is not False for x in (list_models or None, model, weights)) > 1:
+        raise fail("use only one of --list, --model and --weights")
+    if list_models:
+        _print_zoo(console, num_classes, imgsz, as_json)
+        return
+    if model is not None or weights is not None:
+        if weights is not None:
+            if not weights.exists():
+                raise fail(f"weights file not found: {weights}")
+            row = _file_info(weights, imgsz)
+        else:
+            from yolocls.models import create_model
+
+            row = _model_row(create_model(model, num_classes=num_classes), imgsz)
+        if as_json:
+            print_json(row)
+            return
+        table = Table(show_header=False)
+        for k, v in row.items():
+            if k in ("names",) and isinstance(v, list) and len(v) > 12:
+                v = ", ".join(map(str, v[:12])) + f", ... ({len(v)} classes)"
+            table.add_row(k, str(v))
+        console.print(table)
+        return
+    data = _build_info()
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title="yolocls build", show_header=False)
+    for k, v in data.items():
+        table.add_row(k, str(v) if v is not None else "not installed")
+    console.print(table)
+
+
+def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool) -> None:
+    from rich.table import Table
+
+    from yolocls.models.registry import get_entry, list_models
+
+    names = list_models()
+    if as_json:
+        print_json([{"name": n, "family": get_entry(n).family, "published": get_entry(n).published} for n in names])
+        return
+    table = Table(title="yolocls model zoo")
+    for col in ("model", "family", "published params (M)", "published FLOPs@224 (B)", "published top-1"):
+        table.add_column(col)
+    for n in names:
+        e = get_entry(n)
+        p = e.published
+        table.add_row(n, e.family, str(p.get("params_m", "")), str(p.get("flops_b", "")), str(p.get("top1", "")))
+    console.print(table)
+    console.print("measured figures: yolocls info --model NAME (params, YOLOv5-style GFLOPs and true GFLOPs)")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("info")(info)
