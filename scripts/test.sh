@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command (README, CI): set up, lint, type-check, then the pytest suite (CPU; GPU/TensorRT tests skip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+python3 -m ruff check yolocls tests scripts
+bash scripts/typecheck.sh
+python3 -m pytest -q "$@"
