@@ -1,0 +1,84 @@
+// The spec'd preprocessing (DESIGN.md "Preprocessing spec"): uint8 HxWx3 -> NCHW float32/float16.
+//   crop (center | stretch | letterbox with pad value) -> half-pixel bilinear resize to imgsz x imgsz (no antialias)
+//   -> channel reorder -> x * scale -> (x - mean) / std -> CHW.
+// The NumPy reference yolocls.data.preprocess is the definition; this kernel matches it to 1e-5 (float32).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace yolocls {
+
+enum class Crop { Center, Stretch, Letterbox };
+enum class DType { Float32, Float16 };
+enum class ChannelOrder { RGB, BGR };
+
+// Model preprocessing settings (the `preprocess` block of the model metadata).
+struct PreprocessConfig {
+  int imgsz = 224;
+  Crop crop = Crop::Center;
+  float mean[3] = {0.485f, 0.456f, 0.406f};  // per model-input channel
+  float std[3] = {0.229f, 0.224f, 0.225f};
+  float scale = 1.0f / 255.0f;
+  ChannelOrder channel_order = ChannelOrder::RGB;  // channel order the model expects
+  int pad_value = 114;                             // letterbox fill, in pixel units (0..255)
+
+  // Throws InvalidArgument when a value is out of range (imgsz < 1, std == 0, pad outside 0..255).
+  void validate() const;
+};
+
+// A borrowed uint8 image: `height` rows of `width` pixels of 3 interleaved channels, rows `row_stride` bytes apart
+// (>= 3 * width; padded rows allowed). The caller keeps the memory alive during the call.
+struct ImageView {
+  const uint8_t* data = nullptr;
+  int height = 0;
+  int width = 0;
+  int64_t row_stride = 0;                     // bytes; 0 means 3 * width
+  ChannelOrder order = ChannelOrder::BGR;     // order of the 3 channels in memory (OpenCV frames are BGR)
+};
+
+// Number of elements one preprocessed image occupies: 3 * imgsz * imgsz.
+inline size_t preprocessed_elems(const PreprocessConfig& cfg) {
+  return static_cast<size_t>(3) * cfg.imgsz * cfg.imgsz;
+}
+
+// CPU preprocessing with a small persistent thread pool (std::thread) owned by this object.
+// run() may be called from several threads at once: a call that finds the pool busy runs single-threaded instead of
+// waiting. Moving or destroying a Preprocessor while run() is in progress is undefined.
+class Preprocessor {
+ public:
+  // threads: worker count including the caller (1 = run inline, no threads started; 0 = hardware concurrency).
+  explicit Preprocessor(int threads = 1);
+  ~Preprocessor();
+  Preprocessor(Preprocessor&&) noexcept;
+  Preprocessor& operator=(Preprocessor&&) noexcept;
+  Preprocessor(const Preprocessor&) = delete;
+  Preprocessor& operator=(const Preprocessor&) = delete;
+
+  int threads() const;
+
+  // Preprocess `count` images into `dst`: count * 3 * imgsz * imgsz elements of `dtype` (float or IEEE half as
+  // uint16), NCHW, contiguous. Throws InvalidArgument on a bad image or config.
+  void run(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot single-threaded convenience wrapper around the same kernel.
+void preprocess(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype);
+
+// CUDA preprocessing (compiled when YOLOCLS_WITH_CUDA; otherwise throws Unavailable). `image.data` is device memory
+// (or mapped pinned host memory); `dst` is device memory for 3*imgsz*imgsz elements of `dtype`. The kernel is
+// enqueued on `stream` (a cudaStream_t, nullptr = legacy default stream) and NOT synchronised. Throws Error on a
+// CUDA failure (no device, no driver, launch error).
+void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream);
+
+// True when this build contains the CUDA kernel (says nothing about a GPU being present).
+bool built_with_cuda();
+// Number of usable CUDA devices (0 without a driver or a GPU, or when built without CUDA). Never throws.
+int cuda_device_count();
+
+}  // namespace yolocls
