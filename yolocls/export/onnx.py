@@ -1,0 +1,344 @@
+"""PyTorch classifier -> ONNX file with yolocls metadata (optionally simplified, fp16, verified).
+
+The file carries metadata_props ``yolocls`` (:class:`~yolocls.metadata.ModelMetadata` JSON: names, imgsz,
+preprocessing, ...) plus YOLOv5's own ``names``/``stride`` keys, so any runtime can use it without the
+checkpoint. Nothing is written until the model is built, checked and (by default) verified against
+PyTorch; the write itself is atomic, so a failed export never leaves a partial or wrong file behind.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import io
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yolocls.data.preprocess import PreprocessConfig
+from yolocls.errors import ExportError, InputError, MetadataError
+from yolocls.export.verify import VerificationReport
+from yolocls.metadata import METADATA_KEY, ModelMetadata
+
+# torch's TorchScript exporter (dynamo=False) emits opsets 7..20; below 11 the ops that TensorRT and OpenVINO
+# parse best (e.g. Gemm/Flatten semantics, Resize) are missing or different.
+MIN_OPSET = 11
+MAX_OPSET = 20
+INPUT_NAME = "images"
+OUTPUT_NAME = "output0"
+_MAX_PROTO_BYTES = 2**31 - 1  # protobuf's limit for a single-file model
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_onnx` produced.
+
+    Attributes:
+        path: the written ``.onnx`` file.
+        metadata: the metadata stored in it.
+        nodes_before, nodes_after: graph node counts before/after onnxsim (equal when not simplified).
+        simplified: whether the onnxsim result was kept.
+        verification: agreement with PyTorch (``None`` with ``verify=False``).
+        seconds: wall time of the whole export, in seconds.
+        size_bytes: file size.
+    """
+
+    path: Path
+    metadata: ModelMetadata
+    nodes_before: int
+    nodes_after: int
+    simplified: bool
+    verification: VerificationReport | None
+    seconds: float
+    opset: int
+    size_bytes: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / 1e6
+
+
+def check_opset(opset: Any) -> int:
+    """``opset`` as an int in the supported range, else :class:`InputError`."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise InputError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r} (17 is a safe choice)")
+    return opset
+
+
+def _prepare(model: Any) -> Any:
+    """A float32, CPU, eval-mode deepcopy of ``model``, BN-fused when it has ``fuse()`` (the original is untouched)."""
+    m = copy.deepcopy(model).float().cpu().eval()
+    fuse = getattr(m, "fuse", None)
+    if callable(fuse):
+        fused = fuse()
+        m = fused if fused is not None else m
+        m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def probe_classifier(model: Any, imgsz: int, batch: int = 2) -> int:
+    """Number of classes of a module mapping ``[N,3,imgsz,imgsz]`` float32 to ``[N, C]`` logits.
+
+    Raises:
+        ExportError: the module fails on such an input or returns anything but an ``[N, C]`` tensor.
+    """
+    import torch
+
+    kind = type(model).__name__
+    x = torch.zeros(batch, 3, imgsz, imgsz)
+    try:
+        with torch.inference_mode():
+            out = model(x)
+    except Exception as e:  # noqa: BLE001 - any failure means "not an image classifier we can export"
+        raise ExportError(f"{kind} failed on a [{batch},3,{imgsz},{imgsz}] input ({type(e).__name__}: {e}); "
+                          "export needs a classifier taking RGB images") from None
+    if not isinstance(out, torch.Tensor):
+        raise ExportError(f"{kind} returned {type(out).__name__}, not a tensor; export needs a classifier "
+                          "returning [N, num_classes] logits (wrap the model to return the logits only)")
+    if out.ndim != 2 or out.shape[0] != batch or out.shape[1] < 1:
+        raise ExportError(f"{kind} returned shape {list(out.shape)} for a batch of {batch}; export needs a "
+                          "classifier returning [N, num_classes] logits")
+    return int(out.shape[1])
+
+
+def build_metadata(
+    model: Any,
+    num_classes: int,
+    imgsz: int | None = None,
+    names: Sequence[str] | None = None,
+    preprocess: PreprocessConfig | dict[str, Any] | None = None,
+    model_name: str | None = None,
+    dynamic: bool = True,
+    batch_size: int = 1,
+    half: bool = False,
+) -> ModelMetadata:
+    """Metadata for an export: explicit arguments first, then the model's attributes, then defaults."""
+    if names is None:
+        names = list(getattr(model, "names", None) or [])
+        if isinstance(names, dict):  # YOLOv5 modules carry {id: name}
+            names = [names[k] for k in sorted(names)]
+        if not names:
+            names = [str(i) for i in range(num_classes)]
+    names = [str(n) for n in names]
+    if len(names) != num_classes:
+        raise InputError(f"{len(names)} class names given but the model outputs {num_classes} classes")
+    if preprocess is None:
+        preprocess = getattr(model, "preprocess", None)
+    if isinstance(preprocess, dict):
+        preprocess = PreprocessConfig.from_dict(preprocess)
+    if not isinstance(preprocess, PreprocessConfig):
+        preprocess = PreprocessConfig()
+    if imgsz is not None:
+        preprocess = preprocess.replace(imgsz=imgsz)
+    stride = getattr(model, "stride", 32)
+    try:
+        stride = int(stride.max()) if hasattr(stride, "max") else int(stride)
+    except (TypeError, ValueError):
+        stride = 32
+    name = model_name or getattr(model, "model_name", None) or type(model).__name__
+    return ModelMetadata(names=names, preprocess=preprocess, model=str(name), stride=stride, input_name=INPUT_NAME,
+                         output_name=OUTPUT_NAME, dynamic=bool(dynamic), batch=int(batch_size), half=bool(half))
+
+
+def write_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
+    """Set metadata_props ``yolocls`` (JSON) and YOLOv5's ``names``/``stride`` on an ``onnx.ModelProto`` in place."""
+    props = {METADATA_KEY: metadata.to_json(), **metadata.yolov5_props()}
+    keep = [p for p in model_proto.metadata_props if p.key not in props]
+    del model_proto.metadata_props[:]
+    for p in keep:
+        model_proto.metadata_props.add(key=p.key, value=p.value)
+    for k, v in props.items():
+        model_proto.metadata_props.add(key=k, value=v)
+
+
+def _dims(shape: Sequence[Any]) -> list[int | None]:
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def metadata_from_props(
+    props: dict[str, str],
+    source: str | Path,
+    input_shape: Sequence[Any] | None = None,
+    allow_yolov5: bool = True,
+) -> ModelMetadata:
+    """Metadata from an ONNX file's metadata_props.
+
+    Our ``yolocls`` entry wins; else (``allow_yolov5``) YOLOv5's ``names`` entry with default preprocessing and
+    the image size read from ``input_shape`` (``[N, 3, H, W]``, strings/None for dynamic axes).
+
+    Raises:
+        MetadataError: neither entry is there (the message names the flags that supply it instead).
+    """
+    if METADATA_KEY in props:
+        return ModelMetadata.from_json(props[METADATA_KEY])
+    name = Path(str(source)).name
+    if allow_yolov5 and "names" in props:
+        try:
+            raw = ast.literal_eval(props["names"])  # YOLOv5 writes str(dict); literal_eval runs no code
+            names = [str(raw[k]) for k in sorted(raw)] if isinstance(raw, dict) else [str(n) for n in raw]
+        except (ValueError, SyntaxError, TypeError) as e:
+            raise MetadataError(f"{name}: unreadable 'names' metadata ({e}); pass the class names explicitly") from None
+        dims = _dims(list(input_shape or []))
+        imgsz = dims[2] if len(dims) == 4 and dims[2] else 224
+        try:
+            stride = int(props.get("stride", 32))
+        except ValueError:
+            stride = 32
+        return ModelMetadata(names=names, preprocess=PreprocessConfig(imgsz=imgsz), model=Path(name).stem,
+                             stride=stride, dynamic=not (dims and dims[0]), batch=(dims[0] or 1) if dims else 1)
+    raise MetadataError(
+        f"{name} has no yolocls metadata (not made by `yolocls export`): re-export it with `yolocls export`, "
+        "or give its class names and input size yourself (--names, --imgsz; metadata=ModelMetadata(...) in Python)"
+    )
+
+
+def read_metadata(path: str | Path) -> ModelMetadata:
+    """The :class:`ModelMetadata` stored in an ONNX file by :func:`export_onnx`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        MetadataError: the file is not a readable ONNX model or has no yolocls metadata.
+    """
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise MetadataError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
+    return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path, allow_yolov5=False)
+
+
+def _torch_export(model: Any, x: Any, opset: int, dynamic: bool) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
+    with warnings.catch_warnings():
+        # dynamo=False on purpose (DESIGN.md): the dynamo exporter needs onnxscript, ignores the requested opset
+        # and is ~4x slower; torch warns that the TorchScript exporter is deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
+                              export_params=True)
+        except Exception as e:  # noqa: BLE001 - torch.onnx raises many types for unsupported ops
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"torch.onnx.export failed at opset {opset}: {first}; try another --opset") from None
+    return buf.getvalue()
+
+
+def export_onnx(
+    model: Any,
+    path: str | Path,
+    imgsz: int | None = None,
+    dynamic: bool = True,
+    batch_size: int = 1,
+    simplify: bool = True,
+    half: bool = False,
+    names: Sequence[str] | None = None,
+    preprocess: PreprocessConfig | dict[str, Any] | None = None,
+    opset: int = 17,
+    verify: bool = True,
+    model_name: str | None = None,
+    images: Sequence[str | Path | Any] | None = None,
+) -> ExportResult:
+    """Export a PyTorch classifier to ONNX with yolocls metadata.
+
+    Args:
+        model: any ``nn.Module`` mapping ``[N,3,H,W]`` float32 to ``[N,C]`` logits. Zoo models carry
+            ``names``/``preprocess``/``model_name``; for others pass ``names``/``preprocess`` (defaults: class
+            ids as names, ImageNet preprocessing). The module itself is not modified.
+        path: output ``.onnx`` file (folders are created; an existing file is replaced atomically).
+        imgsz: input side in pixels (default: the model's preprocessing imgsz, else 224).
+        dynamic: dynamic batch axis on input ``images`` and output ``output0``; else a fixed ``batch_size``.
+        batch_size: batch of the traced input (the fixed batch when not dynamic).
+        simplify: run onnxsim (kept only if it succeeds and does not grow the graph).
+        half: FP16 weights/arithmetic with float32 inputs/outputs.
+        opset: ONNX opset, ``MIN_OPSET``..``MAX_OPSET``.
+        verify: compare with PyTorch in ONNX Runtime (batch 1 and 3 when dynamic) before writing.
+        model_name: name stored in the metadata (default: the model's ``model_name`` or class name).
+        images: real images (paths or BGR uint8 arrays) for verification; synthetic ones when omitted.
+    Returns:
+        :class:`ExportResult`.
+    Raises:
+        InputError: bad option values. ExportError: not a classifier, or the exporter failed.
+        VerificationError: the export does not match PyTorch (nothing is written).
+    """
+    import onnx
+    import torch
+
+    t0 = time.perf_counter()
+    opset = check_opset(opset)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 8):
+        raise InputError(f"imgsz must be an integer >= 8 pixels, got {imgsz!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(f"expected a torch.nn.Module classifier, got {type(model).__name__}")
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise InputError(f"ONNX output path must end in .onnx, got {path}")
+
+    net = _prepare(model)
+    size = imgsz
+    if size is None:
+        pp = preprocess if preprocess is not None else getattr(model, "preprocess", None)
+        size = (pp.get("imgsz") if isinstance(pp, dict) else getattr(pp, "imgsz", None)) or 224
+        size = int(size[0] if isinstance(size, (list, tuple)) else size)
+    num_classes = probe_classifier(net, size, batch=max(batch_size, 2) if dynamic else batch_size)
+    meta = build_metadata(model, num_classes, size, names, preprocess, model_name, dynamic, batch_size, half)
+
+    data = _torch_export(net, torch.zeros(batch_size, 3, size, size), opset, dynamic)
+    proto = onnx.load_from_string(data)
+    notes: list[str] = []
+    nodes_before = nodes_after = len(proto.graph.node)
+    simplified = False
+    if simplify:
+        from yolocls.export.simplify import simplify_onnx
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = simplify_onnx(proto)
+        notes += [str(w.message) for w in caught]
+        for n in notes:
+            warnings.warn(n, stacklevel=2)
+        proto, nodes_before, nodes_after, simplified = res.model, res.nodes_before, res.nodes_after, res.simplified
+    if half:
+        from yolocls.export.fp16 import convert_to_fp16
+
+        proto = convert_to_fp16(proto)
+    write_metadata(proto, meta)
+    proto.producer_name = "yolocls"
+    proto.doc_string = f"yolocls {meta.model} classifier, {meta.num_classes} classes, {size}x{size}"
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        raise ExportError(f"the exported graph fails onnx.checker ({str(e).splitlines()[0]})") from None
+    blob = proto.SerializeToString()
+    if len(blob) > _MAX_PROTO_BYTES:
+        raise ExportError("the model is over 2 GB, which a single-file ONNX cannot hold")
+
+    report = None
+    if verify:
+        from yolocls.export.verify import verify_onnx
+
+        report = verify_onnx(blob, model, meta.preprocess, images=images, half=half, dynamic=dynamic,
+                             batch_size=batch_size, input_name=INPUT_NAME)
+
+    from yolocls.utils.files import atomic_write_bytes
+
+    atomic_write_bytes(path, blob)
+    return ExportResult(path=path, metadata=meta, nodes_before=nodes_before, nodes_after=nodes_after,
+                        simplified=simplified, verification=report, seconds=time.perf_counter() - t0, opset=opset,
+                        size_bytes=len(blob), warnings=notes)

@@ -1,0 +1,66 @@
+"""ONNX graph simplification with onnxsim (constant folding, redundant-node removal).
+
+``onnxsim`` is imported lazily: its import pulls in heavy dependencies (seconds), and exports without
+``simplify`` should not pay for it. A failing simplifier never loses the export: the unsimplified graph is
+kept and a warning says why.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class SimplifyResult:
+    """Outcome of :func:`simplify_onnx`.
+
+    Attributes:
+        model: the simplified ``onnx.ModelProto`` (the input model when simplification failed).
+        nodes_before, nodes_after: node counts of the top-level graph.
+        simplified: whether onnxsim's result was kept.
+        message: why it was not kept ("" when it was).
+    """
+
+    model: Any
+    nodes_before: int
+    nodes_after: int
+    simplified: bool
+    message: str = ""
+
+
+def count_nodes(model: Any) -> int:
+    """Number of nodes in the top-level graph of an ``onnx.ModelProto``."""
+    return len(model.graph.node)
+
+
+def simplify_onnx(model: Any) -> SimplifyResult:
+    """Simplify an ``onnx.ModelProto`` with onnxsim; keep the input (and warn) if onnxsim fails or is missing.
+
+    Shapes: a dynamic batch axis stays dynamic (no input shapes are overwritten). onnxsim's own numeric check
+    (random inputs) is skipped: :mod:`yolocls.export.verify` checks the final file on real images instead.
+    """
+    before = count_nodes(model)
+    try:
+        import onnxsim
+    except ImportError as e:
+        msg = f"onnxsim is not installed ({e}); kept the unsimplified model (pip install onnxsim)"
+        warnings.warn(msg, stacklevel=2)
+        return SimplifyResult(model, before, before, False, msg)
+    try:
+        simplified, ok = onnxsim.simplify(model, check_n=0)
+    except Exception as e:  # noqa: BLE001 - onnxsim raises many types (RuntimeError, onnx errors, ...)
+        msg = f"onnxsim failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); kept the unsimplified model"
+        warnings.warn(msg, stacklevel=2)
+        return SimplifyResult(model, before, before, False, msg)
+    if not ok:
+        msg = "onnxsim could not validate its result; kept the unsimplified model"
+        warnings.warn(msg, stacklevel=2)
+        return SimplifyResult(model, before, before, False, msg)
+    after = count_nodes(simplified)
+    if after > before:  # never accept a "simplification" that grows the graph
+        msg = f"onnxsim grew the graph ({before} -> {after} nodes); kept the unsimplified model"
+        warnings.warn(msg, stacklevel=2)
+        return SimplifyResult(model, before, before, False, msg)
+    return SimplifyResult(simplified, before, after, True)
