@@ -381,3 +381,33 @@ def test_bad_configs_raise_input_error(build) -> None:  # type: ignore[no-untype
     with pytest.raises(InputError):
         with torch.device("meta"):
             build()
+
+
+def conv_linear_macs(model: nn.Module, imgsz: int) -> int:
+    """Multiply-accumulates of every Conv2d and Linear for one image (meta tensors: shapes only)."""
+    total = 0
+
+    def count(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            kh, kw = mod.kernel_size
+            total += out.numel() * mod.in_channels // mod.groups * kh * kw
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.empty(1, 3, imgsz, imgsz, device="meta"))
+    for h in handles:
+        h.remove()
+    return total
+
+
+# torchvision's "_ops" (GMACs at 224 px) for weights evaluated at 224: checks strides and kernels, which
+# parameter counts cannot see (efficientnet_b1..b3 are listed at 240-300 px there, so they are not compared)
+@pytest.mark.parametrize(
+    "name,gmacs",
+    [("resnet18", 1.814), ("resnet34", 3.664), ("resnet50", 4.089), ("resnet101", 7.801), ("efficientnet_b0", 0.386)],
+)
+def test_compute_at_224_equals_torchvision(name: str, gmacs: float) -> None:
+    assert conv_linear_macs(meta_model(name), 224) / 1e9 == pytest.approx(gmacs, abs=0.0005)
