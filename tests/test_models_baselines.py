@@ -411,3 +411,13 @@ def conv_linear_macs(model: nn.Module, imgsz: int) -> int:
 )
 def test_compute_at_224_equals_torchvision(name: str, gmacs: float) -> None:
     assert conv_linear_macs(meta_model(name), 224) / 1e9 == pytest.approx(gmacs, abs=0.0005)
+
+
+@pytest.mark.parametrize("name", RESNETS + EFFICIENTNETS)
+def test_yolov5_style_flops_reproduce_the_published_table(name: str) -> None:
+    from yolocls.models.flops import model_info
+
+    info = model_info(meta_model(name), imgsz=224)
+    # YOLOv5 counts torchvision models unfused (they have no fuse()), BN and pooling included, at 32 px x 49
+    assert round(info["gflops"], 1) == get_entry(name).published["flops_b"]
+    assert info["gflops_true"] == pytest.approx(2 * conv_linear_macs(meta_model(name), 224) / 1e9)
