@@ -1,0 +1,195 @@
+"""Inference runtimes: :func:`load` picks a backend by file type, every backend shares :class:`Backend`.
+
+=========  ==========================  =============================================================
+suffix     default backend             others that can run it
+=========  ==========================  =============================================================
+``.pt``    ``torch``                   -
+``.onnx``  ``openvino`` (when the      ``onnxruntime`` (CPU, or CUDA provider with ``device="0"``)
+           extension is built with it)
+           else ``onnxruntime``
+``.engine`` / ``.plan``  ``tensorrt``  -
+=========  ==========================  =============================================================
+
+Backends import their libraries only when chosen, so ``import yolocls.runtime`` is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+from typing import Any
+
+from yolocls.errors import BackendUnavailableError, InputError
+from yolocls.metadata import ModelMetadata
+from yolocls.runtime.base import Backend, Prediction, softmax, topk
+
+__all__ = ["BACKENDS", "Backend", "Prediction", "available_backends", "load", "softmax", "topk"]
+
+#: backend name -> file suffixes it runs
+BACKENDS: dict[str, tuple[str, ...]] = {
+    "torch": (".pt", ".pth"),
+    "onnxruntime": (".onnx",),
+    "openvino": (".onnx",),
+    "tensorrt": (".engine", ".plan"),
+}
+_HOW_TO_GET = {
+    "torch": "pip install torch",
+    "onnxruntime": "pip install onnxruntime (onnxruntime-gpu for CUDA)",
+    "openvino": "build the extension with OpenVINO: pip install openvino, then pip install -e . (see README)",
+    "tensorrt": "install TensorRT on a machine with an NVIDIA GPU, or use the C++ runtime built with TensorRT",
+}
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _native_built_with(component: str) -> bool:
+    """Whether the compiled extension is importable and was built with ``component`` ("openvino", "tensorrt")."""
+    from yolocls import _native
+
+    if not _native.available():
+        return False
+    info_fn = getattr(_native, "build_info", None)
+    try:
+        info = info_fn() if callable(info_fn) else {}
+    except Exception:  # noqa: BLE001 - a half-built extension must not break backend discovery
+        return False
+    if not isinstance(info, dict):
+        return False
+    for key in (component, f"with_{component}", f"YOLOCLS_WITH_{component.upper()}"):
+        if info.get(key):
+            return True
+    comps = info.get("components")
+    return isinstance(comps, (list, tuple, set, dict)) and component in comps
+
+
+def _is_available(name: str) -> bool:
+    if name == "torch":
+        return _has_module("torch")
+    if name == "onnxruntime":
+        return _has_module("onnxruntime")
+    if name == "openvino":
+        return _native_built_with("openvino") and _has_module("yolocls.runtime.openvino_backend")
+    if name == "tensorrt":
+        return _has_module("yolocls.runtime.tensorrt_backend") and (
+            _has_module("tensorrt") or _native_built_with("tensorrt"))
+    return False
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can run here (libraries installed / compiled in), in :data:`BACKENDS` order."""
+    return [name for name in BACKENDS if _is_available(name)]
+
+
+def _require(name: str) -> None:
+    if not _is_available(name):
+        raise BackendUnavailableError(f"backend {name!r} is not available here; to get it: {_HOW_TO_GET[name]} "
+                                      f"(available: {', '.join(available_backends()) or 'none'})")
+
+
+def _onnx_metadata(path: Path) -> ModelMetadata:
+    """Metadata of an ONNX file for backends that do not read it themselves (OpenVINO)."""
+    import onnx
+
+    from yolocls.errors import MetadataError
+    from yolocls.export.onnx import metadata_from_props
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf DecodeError and friends
+        raise MetadataError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
+    inits = {i.name for i in proto.graph.initializer}
+    graph_inputs = [i for i in proto.graph.input if i.name not in inits]
+    shape: list[Any] = []
+    if graph_inputs:
+        shape = [d.dim_value if d.HasField("dim_value") else d.dim_param
+                 for d in graph_inputs[0].type.tensor_type.shape.dim]
+    return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path, input_shape=shape)
+
+
+def _is_cpu(device: str | int | None) -> bool:
+    return str(device if device is not None else "cpu").strip().lower() == "cpu"
+
+
+def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
+               metadata: ModelMetadata | None) -> Backend:
+    if backend == "openvino":
+        if not _is_cpu(device):
+            raise InputError("the OpenVINO backend runs on the CPU here; use --device cpu, or an engine on the GPU")
+        from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+        return OpenVINOBackend(path, metadata if metadata is not None else _onnx_metadata(path), threads=threads)
+    from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    providers = ["CPUExecutionProvider"]
+    if not _is_cpu(device):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendUnavailableError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider); "
+                                          "pip install onnxruntime-gpu, or use --device cpu")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return OnnxRuntimeBackend(path, metadata=metadata, providers=providers, threads=threads)
+
+
+def load(path: str | Path, backend: str | None = None, device: str = "cpu", threads: int | None = None,
+         metadata: ModelMetadata | None = None) -> Backend:
+    """Open a model file with the right backend.
+
+    Args:
+        path: ``.pt`` checkpoint, ``.onnx`` export or TensorRT ``.engine``/``.plan`` (with its ``.json`` sidecar).
+        backend: ``torch`` | ``onnxruntime`` | ``openvino`` | ``tensorrt``; default by suffix (module docstring).
+        device: ``cpu`` or a CUDA device (``0``, ``cuda:0``) for torch and ONNX Runtime; engines run on the GPU.
+        threads: CPU inference threads for ONNX Runtime / OpenVINO (default: the library's choice).
+        metadata: names and preprocessing for an ONNX file without yolocls metadata.
+    Returns:
+        A :class:`Backend`; use ``predict(images)`` or ``infer(batch)``, and ``close()`` (or ``with``).
+    Raises:
+        FileNotFoundError: no such file. InputError: unknown suffix/backend or a backend that cannot read the file.
+        BackendUnavailableError: the backend's library is not installed or not compiled in (says how to get it).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    known = sorted({s for sfx in BACKENDS.values() for s in sfx})
+    if backend is not None:
+        backend = str(backend).strip().lower()
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if suffix not in known:
+        raise InputError(f"cannot tell the model type of {path.name!r}: use one of {', '.join(known)}")
+    if backend is not None and suffix not in BACKENDS[backend]:
+        raise InputError(f"backend {backend!r} cannot run {suffix} files (it runs {', '.join(BACKENDS[backend])})")
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+
+    if suffix in BACKENDS["torch"]:
+        _require("torch")
+        from yolocls.runtime.torch_backend import TorchBackend
+
+        return TorchBackend(path, device=device, metadata=metadata)
+    if suffix in BACKENDS["tensorrt"]:
+        _require("tensorrt")
+        from yolocls.runtime.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(path)
+    # .onnx
+    if backend is None:
+        auto = "openvino" if _is_cpu(device) and _is_available("openvino") else "onnxruntime"
+        try:
+            _require(auto)
+            return _load_onnx(path, auto, device, threads, metadata)
+        except BackendUnavailableError as e:
+            if auto != "openvino":
+                raise
+            warnings.warn(f"OpenVINO backend failed ({e}); using ONNX Runtime", stacklevel=2)
+            _require("onnxruntime")
+            return _load_onnx(path, "onnxruntime", device, threads, metadata)
+    _require(backend)
+    return _load_onnx(path, backend, device, threads, metadata)

@@ -1,0 +1,102 @@
+"""ONNX Runtime backend: runs an exported ``.onnx`` (fp32 or fp16 with fp32 I/O) on CPU or CUDA providers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolocls.errors import BackendUnavailableError, InputError, MetadataError
+from yolocls.metadata import ModelMetadata
+from yolocls.runtime.base import Backend
+
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX model in an ``onnxruntime.InferenceSession``.
+
+    Args:
+        path: the ``.onnx`` file.
+        metadata: names/preprocessing; default: read from the file (yolocls metadata, else YOLOv5's ``names``).
+        providers: ORT execution providers (default: CPU only, so results do not depend on what is installed).
+        threads: intra-op threads (default: ORT's choice, one per core).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, metadata: ModelMetadata | None = None,
+                 providers: Sequence[str] | None = None, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise BackendUnavailableError(f"onnxruntime is not installed ({e}); pip install onnxruntime") from None
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file", str(path))
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        providers = list(providers or ["CPUExecutionProvider"])
+        missing = [p for p in providers if p not in ort.get_available_providers()]
+        if missing:
+            raise BackendUnavailableError(f"ONNX Runtime provider(s) {', '.join(missing)} not available here "
+                                          f"(have {', '.join(ort.get_available_providers())})")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as e:  # noqa: BLE001 - ORT's Fail/InvalidGraph/... exceptions
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise MetadataError(f"{path.name} is not a loadable ONNX model ({msg}); re-export it") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise InputError(f"{path.name} has {len(inputs)} inputs; a classifier has one image input")
+        self._input = inputs[0]
+        self._output_name = self.session.get_outputs()[0].name
+        if metadata is None:
+            from yolocls.export.onnx import metadata_from_props
+
+            props = dict(self.session.get_modelmeta().custom_metadata_map)
+            metadata = metadata_from_props(props, path, input_shape=self._input.shape)
+        super().__init__(path, metadata)
+        shape = self._input.shape
+        self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self._dtype = _NP_TYPES.get(self._input.type, np.float32)
+
+    @property
+    def input_shape(self) -> list[Any]:
+        """The model input's shape as ORT reports it (strings for dynamic axes)."""
+        return list(self._input.shape)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``[N, C]`` float32 for a preprocessed ``[N, 3, S, S]`` batch (any N, even for fixed-batch files)."""
+        batch = np.asarray(batch)
+        s = self.metadata.imgsz
+        if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2:] != (s, s):
+            raise InputError(f"expected a [N, 3, {s}, {s}] batch, got shape {list(batch.shape)}")
+        x = np.ascontiguousarray(batch, dtype=self._dtype)
+        n = x.shape[0]
+        fb = self._fixed_batch
+        if fb is None or fb == n:
+            return self._run(x)
+        # A fixed-batch file: run chunks of its batch size, padding the last one with copies of its first row.
+        outs = []
+        for i in range(0, n, fb):
+            chunk = x[i : i + fb]
+            k = len(chunk)
+            if k < fb:
+                chunk = np.concatenate([chunk, np.repeat(chunk[:1], fb - k, axis=0)])
+            outs.append(self._run(chunk)[:k])
+        return np.concatenate(outs)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run([self._output_name], {self._input.name: x})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
