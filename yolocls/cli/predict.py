@@ -1,7 +1,52 @@
-"""`yolocls predict` (being written)."""
+"""`yolocls predict`: top-k classes for images, folders, globs or videos, with per-stage timings."""
+
+from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
+from yolocls.cli._common import user_errors
+
+
+@user_errors
+def predict(
+    weights: Annotated[str, typer.Option("--weights", help="A .pt, .onnx or .engine model.")],
+    source: Annotated[str, typer.Option("--source", help="Image, folder, glob ('dir/*.jpg') or video.")],
+    topk: Annotated[int, typer.Option("--topk", min=1, help="Classes to show per image.")] = 5,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
+                                              help="Image size (PyTorch weights only; default: the model's).")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu, 0 ... ('' = auto)")] = "",
+    save: Annotated[str | None, typer.Option("--save", help="Also write the results as csv or json to "
+                                                            "PROJECT/NAME/predictions.<fmt>.")] = None,
+    project: Annotated[str, typer.Option("--project")] = "runs/predict",
+    name: Annotated[str, typer.Option("--name")] = "exp",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
+) -> None:
+    """Print the top-k classes (with names and probabilities) and timings for every image or frame."""
+    if save is not None and save not in ("csv", "json"):
+        raise typer.BadParameter("must be csv or json", param_hint="--save")
+    from yolocls.engine.predictor import FramePrediction
+    from yolocls.engine.predictor import predict as run_predict
+    from yolocls.utils.torch_utils import select_device
+
+    def show(fp: FramePrediction) -> None:
+        tops = ", ".join(f"{p.name} {p.prob:.3f}" for p in fp.top)
+        t = fp.timings
+        typer.echo(f"{fp.index} {fp.name}: {tops}  ({t.get('preprocess', 0):.1f} ms pre, "
+                   f"{t.get('inference', 0):.1f} ms inference, {t.get('postprocess', 0):.1f} ms post)")
+
+    dev = str(select_device(device))
+    res = run_predict(weights, source, topk=topk, imgsz=imgsz, device=dev, save=save, project=project, name=name,
+                      exist_ok=exist_ok, on_frame=show)
+    sp = res.speed
+    typer.echo(f"{len(res.frames)} frame(s) with {res.backend}: {sp.get('preprocess', 0):.2f} ms preprocess, "
+               f"{sp.get('inference', 0):.2f} ms inference, {sp.get('postprocess', 0):.2f} ms postprocess per frame")
+    for path, reason in res.skipped:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    if res.saved is not None:
+        typer.echo(f"results saved to {res.saved}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("predict", help="Top-k classes for images, folders, globs or videos.")(predict)

@@ -1,7 +1,81 @@
-"""`yolocls train` (being written)."""
+"""`yolocls train`: train a classifier (YOLOv5 classify flags where they overlap). Multi-GPU: launch with torchrun."""
+
+from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
+from yolocls.cli._common import user_errors
+
+_OPTIMIZERS = ("SGD", "Adam", "AdamW")
+
+
+@user_errors
+def train(
+    model: Annotated[str | None, typer.Option("--model", help="Zoo model to train from scratch (default "
+                                                                "yolov5s-cls).")] = None,
+    weights: Annotated[str | None, typer.Option("--weights", "--pretrained", help="Start from these weights (ours or "
+                                                "an official YOLOv5 *-cls.pt); the head is reset when the class count "
+                                                "differs.")] = None,
+    data: Annotated[str, typer.Option("--data", help="'digits' or a folder with train/ and val/ (or test/).")
+                    ] = "digits",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Total batch size over all processes.")] = 64,
+    imgsz: Annotated[int, typer.Option("--imgsz", "--img", "--img-size", min=8, help="Train/val image size (px).")
+                     ] = 224,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="SGD, Adam or AdamW.")] = "Adam",
+    lr0: Annotated[float, typer.Option("--lr0", help="Initial learning rate.")] = 1e-3,
+    lrf: Annotated[float, typer.Option("--lrf", help="Final LR as a fraction of lr0.")] = 0.01,
+    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum / Adam beta1.")] = 0.9,
+    decay: Annotated[float, typer.Option("--decay", "--weight-decay", help="Weight decay (not on BN and biases)."
+                                         )] = 5e-5,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.1,
+    cos_lr: Annotated[bool, typer.Option("--cos-lr", help="Cosine LR decay instead of linear.")] = False,
+    warmup_epochs: Annotated[float, typer.Option("--warmup-epochs", min=0.0)] = 0.0,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="Head dropout probability.")] = None,
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off the train augmentation.")] = False,
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="Do not keep an EMA of the weights.")] = False,
+    no_amp: Annotated[bool, typer.Option("--no-amp", help="No mixed precision on CUDA.")] = False,
+    patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N epochs without a better top-1 "
+                                                                    "(0: never).")] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0, 0,1 ...")] = "",
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Dataloader workers per process.")] = 2,
+    cache: Annotated[bool, typer.Option("--cache", help="Keep decoded images in RAM.")] = False,
+    project: Annotated[str, typer.Option("--project")] = "runs/train",
+    name: Annotated[str, typer.Option("--name")] = "exp",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Reuse project/name instead of incrementing.")] = False,
+    resume: Annotated[str | None, typer.Option("--resume", is_flag=False, flag_value="True",
+                                               help="Resume a run: --resume (newest under --project) or --resume "
+                                                    "PATH/last.pt.")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots")] = False,
+) -> None:
+    """Train a classifier; writes weights/last.pt, weights/best.pt, results.csv and plots to PROJECT/NAME."""
+    if optimizer.lower() not in {o.lower() for o in _OPTIMIZERS}:
+        raise typer.BadParameter(f"must be one of {', '.join(_OPTIMIZERS)}", param_hint="--optimizer")
+    optimizer = next(o for o in _OPTIMIZERS if o.lower() == optimizer.lower())
+    if lr0 <= 0:
+        raise typer.BadParameter("must be > 0", param_hint="--lr0")
+    if not 0 <= label_smoothing < 1:
+        raise typer.BadParameter("must be in [0, 1)", param_hint="--label-smoothing")
+    if dropout is not None and not 0 <= dropout < 1:
+        raise typer.BadParameter("must be in [0, 1)", param_hint="--dropout")
+
+    from yolocls.engine.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig(
+        model=model if (model or weights) else "yolov5s-cls", pretrained=weights, data=data, epochs=epochs,
+        batch_size=batch_size, imgsz=imgsz, optimizer=optimizer, lr0=lr0, lrf=lrf, momentum=momentum,
+        weight_decay=decay, cos_lr=cos_lr, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
+        dropout=dropout, ema=not no_ema, amp=not no_amp, patience=patience, seed=seed, workers=workers,
+        device=device, cache=cache, augment=not no_augment, project=project, name=name, exist_ok=exist_ok,
+        resume=(True if resume == "True" else resume) if resume else False, plots=not no_plots,
+    )
+    result = Trainer(cfg).train()
+    if result.interrupted:
+        raise typer.Exit(130)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train", help="Train a classifier (YOLOv5 classify recipe; DDP via torchrun).")(train)

@@ -1,7 +1,60 @@
-"""`yolocls val` (being written)."""
+"""`yolocls val`: accuracy and speed of a .pt, .onnx or .engine model on an ImageFolder split."""
+
+from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
+from yolocls.cli._common import print_json, user_errors
+
+
+@user_errors
+def val(
+    weights: Annotated[str, typer.Option("--weights", help="A .pt, .onnx or .engine model.")],
+    data: Annotated[str, typer.Option("--data", help="'digits' or a folder with val/ (or test/).")] = "digits",
+    split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
+    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
+                                              help="Image size (default: the model's).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0 ...")] = "",
+    workers: Annotated[int, typer.Option("--workers", min=0)] = 0,
+    half: Annotated[bool, typer.Option("--half", help="FP16 autocast (PyTorch on CUDA).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-class accuracy.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Validate a model: top-1/top-5 accuracy, loss and speed per image."""
+    if split not in ("val", "test"):
+        raise typer.BadParameter("must be val or test", param_hint="--split")
+    from yolocls.engine.validator import validate
+
+    r = validate(weights, data, split=split, imgsz=imgsz, batch_size=batch_size, workers=workers, device=device,
+                 half=half, progress=not json_out)
+    if json_out:
+        print_json({"weights": weights, **r.to_dict()})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{weights} on {data} ({r.backend})")
+    for col in ("images", "top1", "top5", "loss", "preprocess ms/img", "inference ms/img", "postprocess ms/img"):
+        table.add_column(col, justify="right")
+    table.add_row(str(r.num_images), f"{r.top1:.4f}", f"{r.top5:.4f}", f"{r.loss:.4f}",
+                  *(f"{r.speed[k]:.3f}" for k in ("preprocess", "inference", "postprocess")))
+    console = Console()
+    console.print(table)
+    if verbose:
+        per = Table(title="per-class accuracy")
+        per.add_column("class")
+        per.add_column("images", justify="right")
+        per.add_column("top1", justify="right")
+        support = r.confusion.sum(axis=1)
+        for name, n, acc in zip(r.names, support, r.per_class, strict=False):
+            per.add_row(name, str(int(n)), "-" if n == 0 else f"{acc:.4f}")
+        console.print(per)
+    if r.num_corrupt:
+        typer.echo(f"skipped {r.num_corrupt} corrupt image(s)", err=True)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("val", help="Validate a .pt/.onnx/.engine model: top-1/top-5 and speed.")(val)

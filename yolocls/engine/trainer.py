@@ -1,0 +1,575 @@
+"""The training loop (YOLOv5 classify recipe): optimizer groups, LR schedule, EMA, AMP, checkpoints, resume, DDP.
+
+Outputs of a run in ``<project>/<name>`` (incremented as exp, exp2, ... unless ``exist_ok``):
+  weights/last.pt   model + EMA + optimizer + scheduler + epoch + updates (everything a resume needs)
+  weights/best.pt   model + EMA of the epoch with the best EMA top-1 (no optimizer state)
+  results.csv       one row per epoch (0-based), rewritten atomically each epoch
+  results.png, confusion_matrix.png (of the best epoch)
+
+Reproducibility: every epoch re-seeds the global RNGs, the loader's generator and the augmentation from
+(seed, epoch, rank), so epoch ``e`` sees the same shuffling and augmentation whether the run got there in one go
+or through a resume. A run of 4 epochs and a run stopped after 2 then resumed to 4 give the same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from yolocls.engine import distributed as D
+from yolocls.engine.ema import ModelEMA
+from yolocls.errors import CheckpointError, InputError
+
+OPTIMIZERS = ("SGD", "Adam", "AdamW")
+RESULT_KEYS = ("epoch", "train/loss", "val/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "lr")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in checkpoints as ``train_args``).
+
+    ``model`` is a zoo name (random init); ``pretrained`` is a checkpoint (ours or an official YOLOv5 ``*-cls.pt``)
+    whose head is re-initialised when the dataset's class count differs. ``resume`` is a ``last.pt`` path, or True
+    for the newest ``last.pt`` under ``project``. ``batch_size`` is the total over all DDP processes.
+    ``augment`` turns the YOLOv5 train augmentation (random resized crop, flip, colour jitter) on or off.
+    ``warmup_epochs`` ramps the LR linearly from 0 per iteration; ``patience`` stops after that many epochs
+    without a better top-1 (0: never).
+    """
+
+    model: str | None = "yolov5s-cls"
+    pretrained: str | None = None
+    data: str = "digits"
+    epochs: int = 10
+    batch_size: int = 64
+    imgsz: int = 224
+    optimizer: str = "Adam"
+    lr0: float = 1e-3
+    lrf: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    cos_lr: bool = False
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.1
+    dropout: float | None = None
+    ema: bool = True
+    amp: bool = True
+    grad_clip: float = 10.0
+    patience: int = 0
+    seed: int = 0
+    workers: int = 2
+    device: str = ""
+    cache: bool = False
+    augment: bool = True
+    project: str = "runs/train"
+    name: str = "exp"
+    exist_ok: bool = False
+    resume: bool | str = False
+    plots: bool = True
+    progress: bool = True
+
+    def check(self) -> None:
+        """Raise :class:`InputError` (one line) for values that cannot work."""
+        def bad(msg: str) -> None:
+            raise InputError(msg)
+
+        if self.model is None and self.pretrained is None:
+            bad("give a model name (--model) or pretrained weights (--weights)")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            bad(f"epochs must be >= 1, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            bad(f"batch size must be >= 1, got {self.batch_size!r}")
+        if not isinstance(self.imgsz, int) or self.imgsz < 8:
+            bad(f"imgsz must be an integer >= 8, got {self.imgsz!r}")
+        if self.optimizer.lower() not in {o.lower() for o in OPTIMIZERS}:
+            bad(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not self.lr0 > 0 or not 0 < self.lrf <= 1:
+            bad(f"need lr0 > 0 and 0 < lrf <= 1, got lr0={self.lr0} lrf={self.lrf}")
+        if not 0 <= self.label_smoothing < 1:
+            bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0 or self.workers < 0 or self.patience < 0 or self.weight_decay < 0:
+            bad("warmup epochs, workers, patience and weight decay must be >= 0")
+        if self.grad_clip <= 0:
+            bad(f"grad clip must be > 0, got {self.grad_clip}")
+
+
+@dataclass
+class TrainResults:
+    """What a run produced. ``rows`` are the results.csv rows; identical on every DDP rank."""
+
+    save_dir: Path
+    last: Path
+    best: Path
+    best_fitness: float
+    best_epoch: int
+    epochs_completed: int
+    rows: list[dict[str, float]] = field(default_factory=list)
+    train_images_per_second: float = 0.0
+    train_seconds: float = 0.0
+    interrupted: bool = False
+    stopped_early: bool = False
+
+
+class LinearOrCosine:
+    """LR multiplier per epoch: linear 1 -> lrf or half-cosine 1 -> lrf over ``epochs`` (YOLOv5's ``lf``).
+
+    A class, not a lambda, so LambdaLR's state_dict (which stores callable objects' __dict__) round-trips.
+    """
+
+    def __init__(self, epochs: int, lrf: float, cosine: bool) -> None:
+        self.epochs, self.lrf, self.cosine = int(epochs), float(lrf), bool(cosine)
+
+    def __call__(self, epoch: int) -> float:
+        x = min(epoch, self.epochs) / self.epochs
+        if self.cosine:
+            return ((1 - math.cos(x * math.pi)) / 2) * (self.lrf - 1) + 1
+        return (1 - x) * (1.0 - self.lrf) + self.lrf
+
+
+def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float, decay: float) -> torch.optim.Optimizer:
+    """Optimizer with 3 parameter groups (YOLOv5's): norm-layer weights and biases without weight decay,
+    every other weight with ``decay``. Adam/AdamW use betas (momentum, 0.999); SGD uses Nesterov momentum.
+    """
+    norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
+    g_norm: list[nn.Parameter] = []
+    g_weight: list[nn.Parameter] = []
+    g_bias: list[nn.Parameter] = []
+    for module in model.modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if pname == "bias":
+                g_bias.append(p)
+            elif isinstance(module, norm_types):
+                g_norm.append(p)
+            else:
+                g_weight.append(p)
+    key = name.lower()
+    if key == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(g_norm, lr=lr, betas=(momentum, 0.999))
+    elif key == "adamw":
+        opt = torch.optim.AdamW(g_norm, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
+    elif key == "sgd":
+        opt = torch.optim.SGD(g_norm, lr=lr, momentum=momentum, nesterov=True)
+    else:
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    opt.add_param_group({"params": g_weight, "weight_decay": decay})
+    opt.add_param_group({"params": g_bias, "weight_decay": 0.0})
+    return opt
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
+    seed = int(seed) % (2**32)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (int(seed) * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**31)
+
+
+def _reseed_data(loader: Any, seed: int, epoch: int) -> None:
+    """Make epoch ``epoch``'s shuffling and augmentation a function of (seed, epoch) only."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)  # DistributedSampler shuffles from (seed, epoch)
+    gen = getattr(loader, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.manual_seed(seed)
+    ds = getattr(loader, "dataset", None)
+    if hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)
+    if hasattr(ds, "reseed"):
+        ds.reseed(seed)  # the main-process augmentation stream; workers are seeded by their init function
+
+
+def find_last_checkpoint(project: str | Path) -> Path:
+    """The most recently written ``*/weights/last.pt`` under ``project``."""
+    found = sorted(Path(project).glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise CheckpointError(f"no run to resume: no */weights/last.pt under {project}; pass --resume PATH")
+    return found[-1]
+
+
+def write_results_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    from yolocls.utils.files import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RESULT_KEYS)
+    for r in rows:
+        w.writerow([int(r["epoch"])] + [f"{r[k]:.6g}" for k in RESULT_KEYS[1:]])
+    atomic_write_text(path, buf.getvalue())
+
+
+class Trainer:
+    """Train a classifier. ``Trainer(TrainConfig(...)).train() -> TrainResults``.
+
+    ``callbacks`` maps an event name to functions called as ``fn(trainer)``: ``on_epoch_end`` (after the
+    checkpoints of an epoch are saved; ``trainer.epoch`` and ``trainer.rows`` are current) and ``on_train_end``.
+    :meth:`request_stop` (also bound to SIGINT) finishes the current batch, saves last.pt and returns.
+    """
+
+    def __init__(self, cfg: TrainConfig | None = None, callbacks: dict[str, list[Callable[[Trainer], Any]]] | None = None,
+                 **overrides: Any) -> None:
+        cfg = cfg if cfg is not None else TrainConfig()
+        if overrides:
+            known = {f.name for f in fields(TrainConfig)}
+            unknown = sorted(set(overrides) - known)
+            if unknown:
+                raise InputError(f"unknown training option(s): {', '.join(unknown)}")
+            cfg = TrainConfig(**{**asdict(cfg), **overrides})
+        self.cfg = cfg
+        self.callbacks = callbacks or {}
+        self.epoch = -1
+        self.rows: list[dict[str, float]] = []
+        self._stop = False
+        self.save_dir: Path | None = None
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (or before the next epoch), saving last.pt."""
+        self._stop = True
+
+    def _fire(self, event: str) -> None:
+        for fn in self.callbacks.get(event, []):
+            fn(self)
+
+    # -- setup ----------------------------------------------------------------------------------------------------
+
+    def _load_resume(self) -> dict[str, Any]:
+        from yolocls.models.checkpoint import read_checkpoint
+
+        resume = self.cfg.resume
+        path = find_last_checkpoint(self.cfg.project) if resume is True or resume == "True" else Path(str(resume))
+        if not path.is_file():
+            raise CheckpointError(f"cannot resume: {path} is not a file; pass the run's weights/last.pt")
+        ckpt = read_checkpoint(path)
+        args = ckpt.get("train_args")
+        if not isinstance(args, dict) or ckpt.get("optimizer") is None:
+            raise CheckpointError(f"cannot resume from {path}: it has no training state (use a last.pt, "
+                                  "or start a new run with --weights to fine-tune it)")
+        known = {f.name for f in fields(TrainConfig)}
+        keep = {"device": self.cfg.device, "workers": self.cfg.workers, "progress": self.cfg.progress}
+        restored = {k: v for k, v in args.items() if k in known}
+        self.cfg = TrainConfig(**{**restored, **keep, "resume": str(path)})
+        self.save_dir = path.parent.parent
+        ckpt["_path"] = path
+        return ckpt
+
+    def _build_model(self, num_classes: int, names: list[str], device: torch.device) -> nn.Module:
+        from yolocls.models import create_model
+
+        cfg = self.cfg
+        kwargs = {} if cfg.dropout is None else {"dropout": cfg.dropout}
+        if cfg.pretrained:
+            from yolocls.models.checkpoint import load_model
+
+            model = load_model(cfg.pretrained, device="cpu")
+            model = model.float()
+            if model.num_classes != num_classes:
+                model.reset_classifier(num_classes)
+        else:
+            model = create_model(str(cfg.model), num_classes=num_classes, names=names, **kwargs)
+        model.names = list(names)
+        model.preprocess = model.preprocess.replace(imgsz=cfg.imgsz)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model.to(device).train()
+
+    # -- the loop ---------------------------------------------------------------------------------------------------
+
+    def train(self) -> TrainResults:
+        from yolocls.utils.torch_utils import select_device
+
+        resume_ckpt = self._load_resume() if self.cfg.resume else None
+        cfg = self.cfg
+        cfg.check()
+        if cfg.model and not cfg.pretrained:
+            from yolocls.models.registry import get_entry
+
+            get_entry(cfg.model)  # unknown names fail before any data work
+        device = select_device(cfg.device)
+        info = D.init_distributed(device)
+        try:
+            return self._train(cfg, device, info, resume_ckpt)
+        finally:
+            D.cleanup_distributed()
+
+    def _train(self, cfg: TrainConfig, device: torch.device, info: D.DistInfo,
+               resume_ckpt: dict[str, Any] | None) -> TrainResults:
+        from yolocls.data.dataset import ImageFolderDataset, find_split, resolve_dataset
+        from yolocls.data.loader import build_dataloader
+        from yolocls.engine.validator import validate
+        from yolocls.utils.files import increment_path
+
+        main = info.is_main
+        seed_everything(cfg.seed + info.rank)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+
+        # run folder: decided on rank 0, shared with the others
+        if self.save_dir is None:
+            self.save_dir = increment_path(Path(cfg.project) / cfg.name, exist_ok=cfg.exist_ok) if main else None
+            self.save_dir = D.broadcast_object(self.save_dir)
+        save_dir = Path(self.save_dir)  # type: ignore[arg-type]
+        wdir = save_dir / "weights"
+        last, best = wdir / "last.pt", wdir / "best.pt"
+        if main:
+            wdir.mkdir(parents=True, exist_ok=True)
+
+        # data (rank 0 materialises a built-in dataset first)
+        with D.main_process_first():
+            root = resolve_dataset(cfg.data)
+            train_dir, val_dir = find_split(root, "train"), find_split(root, "val")
+        probe = ImageFolderDataset(train_dir, cfg.imgsz, augment=False)
+        names = list(probe.names)
+        model = self._build_model(len(names), names, device)
+        train_ds = ImageFolderDataset(train_dir, cfg.imgsz, augment=cfg.augment, preprocess=model.preprocess,
+                                      cache=cfg.cache, names=names)
+        val_ds = ImageFolderDataset(val_dir, cfg.imgsz, augment=False, preprocess=model.preprocess,
+                                    cache=cfg.cache, names=names) if main else None
+
+        world = info.world_size
+        if cfg.batch_size % world:
+            raise InputError(f"batch size {cfg.batch_size} must be a multiple of the {world} DDP processes")
+        bs = cfg.batch_size // world
+        train_loader = build_dataloader(train_ds, bs, shuffle=True, workers=cfg.workers,
+                                        distributed=info.enabled, seed=cfg.seed)
+        val_loader = build_dataloader(val_ds, bs * 2, shuffle=False, workers=cfg.workers) if val_ds else None
+        nb = len(train_loader)
+        if nb == 0:
+            raise InputError(f"the training set has fewer images than one batch ({bs}); lower --batch-size")
+
+        optimizer = build_optimizer(model, cfg.optimizer, cfg.lr0, cfg.momentum, cfg.weight_decay)
+        lf = LinearOrCosine(cfg.epochs, cfg.lrf, cfg.cos_lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
+        ema = ModelEMA(model) if (cfg.ema and main) else None
+        use_amp = cfg.amp and device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+        start_epoch, best_fitness, best_epoch = 0, 0.0, -1
+        self.rows = []
+        if resume_ckpt is not None:
+            start_epoch, best_fitness, best_epoch = self._restore(resume_ckpt, model, ema, optimizer, scheduler,
+                                                                  scaler)
+            if start_epoch >= cfg.epochs:
+                raise InputError(f"{resume_ckpt['_path']} already finished all {cfg.epochs} epochs; nothing to "
+                                 "resume (start a new run with --weights to train further)")
+
+        train_model: nn.Module = model
+        if info.enabled:
+            train_model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        nw = max(round(cfg.warmup_epochs * nb), 1) if cfg.warmup_epochs > 0 else 0
+        if main:
+            n_params = sum(p.numel() for p in model.parameters())
+            print(f"yolocls train: {model.model_name} ({n_params:,} params), {len(train_ds)} train / "
+                  f"{len(val_ds) if val_ds else 0} val images, {len(names)} classes, imgsz {cfg.imgsz}, "
+                  f"{world} process(es) on {device}, {cfg.optimizer} lr0 {cfg.lr0} -> {save_dir}")
+            if getattr(train_ds, "num_corrupt", 0):
+                print(f"yolocls train: skipped {train_ds.num_corrupt} corrupt training image(s)")
+
+        prev_handler = self._install_sigint()
+        t_train = 0.0
+        n_seen = 0
+        interrupted = stopped_early = False
+        epoch = start_epoch - 1
+        best_val = None
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                if D.any_rank(self._stop, device):
+                    interrupted = True
+                    epoch -= 1  # this epoch never started
+                    break
+                self.epoch = epoch
+                es = _epoch_seed(cfg.seed, epoch, info.rank)
+                seed_everything(es)
+                _reseed_data(train_loader, es, epoch)
+                train_model.train()
+                tloss_sum, tloss_n = 0.0, 0
+                t0 = time.perf_counter()
+                pbar = self._progress(train_loader, epoch, main)
+                for i, (images, labels) in enumerate(pbar):
+                    ni = i + nb * epoch
+                    if ni < nw:  # linear warmup of every group from 0 to its scheduled LR
+                        for g in optimizer.param_groups:
+                            g["lr"] = g["initial_lr"] * lf(epoch) * (ni + 1) / nw
+                    images = images.to(device, non_blocking=True)
+                    labels = labels.to(device, non_blocking=True)
+                    with torch.autocast(device_type=device.type, enabled=use_amp):
+                        loss = criterion(train_model(images), labels)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), max_norm=cfg.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    if ema is not None:
+                        ema.update(model)
+                    tloss_sum += float(loss.detach()) * images.shape[0]
+                    tloss_n += images.shape[0]
+                    if main and hasattr(pbar, "set_postfix_str"):
+                        dt = time.perf_counter() - t0
+                        pbar.set_postfix_str(f"loss {tloss_sum / tloss_n:.4f} lr {optimizer.param_groups[0]['lr']:.2e}"
+                                             f" {tloss_n * world / max(dt, 1e-9):.0f} img/s")
+                    stop_now = D.any_rank(self._stop, device) if info.enabled else self._stop
+                    if stop_now:
+                        interrupted = True
+                        break
+                if hasattr(pbar, "close"):
+                    pbar.close()
+                t_train += time.perf_counter() - t0
+                n_seen += tloss_n * world
+                lr_now = optimizer.param_groups[0]["lr"]
+                train_loss = D.all_reduce_mean(tloss_sum / max(tloss_n, 1), device)
+                if interrupted:  # mid-epoch: keep the weights, resume restarts this epoch
+                    if main:
+                        self._save(last, model, ema, optimizer, scheduler, scaler, epoch - 1, best_fitness,
+                                   best_epoch, with_optimizer=True)
+                        print(f"yolocls train: interrupted in epoch {epoch}; saved {last} "
+                              f"(resume restarts epoch {epoch})")
+                    epoch -= 1
+                    break
+                scheduler.step()
+
+                row: dict[str, float] | None = None
+                if main:
+                    assert val_loader is not None
+                    eval_model = ema.ema if ema is not None else model
+                    vr = validate(eval_model, dataloader=val_loader, criterion=criterion, device=device,
+                                  progress=False, names=names)
+                    row = {"epoch": epoch, "train/loss": train_loss, "val/loss": vr.loss,
+                           "metrics/accuracy_top1": vr.top1, "metrics/accuracy_top5": vr.top5, "lr": lr_now}
+                    self.rows.append(row)
+                    if vr.top1 > best_fitness or best_epoch < 0:
+                        best_fitness, best_epoch, best_val = vr.top1, epoch, vr
+                    self._save(last, model, ema, optimizer, scheduler, scaler, epoch, best_fitness, best_epoch,
+                               with_optimizer=True)
+                    if best_epoch == epoch:
+                        self._save(best, model, ema, optimizer, scheduler, scaler, epoch, best_fitness, best_epoch,
+                                   with_optimizer=False)
+                    write_results_csv(save_dir / "results.csv", self.rows)
+                    if cfg.progress:
+                        print(f"  epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}  val loss "
+                              f"{vr.loss:.4f}  top1 {vr.top1:.4f}  top5 {vr.top5:.4f}")
+                # every rank sees rank 0's row, best and stop decision
+                shared = D.broadcast_object((self.rows, best_fitness, best_epoch))
+                self.rows, best_fitness, best_epoch = shared
+                self._fire("on_epoch_end")
+                if cfg.patience and epoch - best_epoch >= cfg.patience:
+                    stopped_early = True
+                    if main:
+                        print(f"yolocls train: no top-1 improvement for {cfg.patience} epochs; stopping early")
+                    break
+        finally:
+            self._restore_sigint(prev_handler)
+
+        if main and cfg.plots and self.rows:
+            from yolocls.engine.plots import plot_confusion_matrix, plot_results
+
+            plot_results(self.rows, save_dir / "results.png")
+            if best_val is None and best.is_file():
+                best_val = validate(best, dataloader=val_loader, device=device, progress=False, names=names)
+            if best_val is not None:
+                plot_confusion_matrix(best_val.confusion, names, save_dir / "confusion_matrix.png")
+        ips = n_seen / t_train if t_train > 0 else 0.0
+        if main:
+            print(f"yolocls train: {epoch + 1 - start_epoch} epoch(s) in {t_train:.1f} s ({ips:.0f} training "
+                  f"images/s); best top-1 {best_fitness:.4f} at epoch {best_epoch}; results in {save_dir}")
+        self._fire("on_train_end")
+        return TrainResults(save_dir=save_dir, last=last, best=best, best_fitness=best_fitness,
+                            best_epoch=best_epoch, epochs_completed=epoch + 1, rows=list(self.rows),
+                            train_images_per_second=ips, train_seconds=t_train, interrupted=interrupted,
+                            stopped_early=stopped_early)
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+
+    def _progress(self, loader: Any, epoch: int, main: bool) -> Any:
+        if not (main and self.cfg.progress):
+            return loader
+        from tqdm import tqdm
+
+        return tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", total=len(loader), leave=False,
+                    dynamic_ncols=True, mininterval=0.5)
+
+    def _save(self, path: Path, model: nn.Module, ema: ModelEMA | None, optimizer: torch.optim.Optimizer,
+              scheduler: Any, scaler: torch.amp.GradScaler, epoch: int, best_fitness: float, best_epoch: int,
+              with_optimizer: bool) -> None:
+        from yolocls.models.checkpoint import save_checkpoint
+
+        if ema is not None:
+            ema.update_attr(model)
+        extra: dict[str, Any] = {"best_epoch": best_epoch, "results": list(self.rows)}
+        if with_optimizer:
+            extra["scaler"] = scaler.state_dict()
+        save_checkpoint(path, model, ema=ema.ema if ema is not None else None,
+                        optimizer=optimizer if with_optimizer else None,
+                        scheduler=scheduler if with_optimizer else None, epoch=epoch, best_fitness=best_fitness,
+                        updates=ema.updates if ema is not None else 0, train_args=asdict(self.cfg), extra=extra)
+
+    def _restore(self, ckpt: dict[str, Any], model: nn.Module, ema: ModelEMA | None,
+                 optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler
+                 ) -> tuple[int, float, int]:
+        """Load weights, EMA, optimizer, scheduler and counters of a last.pt; returns (start_epoch, best, best_epoch)."""
+        from yolocls.models.checkpoint import model_from_checkpoint
+
+        src = model_from_checkpoint(ckpt, use_ema=False)
+        model.load_state_dict(src.state_dict())
+        if ema is not None:
+            ema_src = model_from_checkpoint(ckpt, use_ema=True)
+            ema.ema.load_state_dict(ema_src.state_dict())
+            ema.updates = int(ckpt.get("updates") or 0)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        extra = ckpt.get("extra") or {}
+        if extra.get("scaler"):
+            scaler.load_state_dict(extra["scaler"])
+        self.rows = [dict(r) for r in extra.get("results", [])]
+        epoch = int(ckpt.get("epoch", -1))
+        best = float(ckpt.get("best_fitness") or 0.0)
+        if D.dist_info().is_main:
+            print(f"yolocls train: resuming {ckpt['_path']} from epoch {epoch + 1} (EMA updates {ema.updates if ema else 0})")
+        return epoch + 1, best, int(extra.get("best_epoch", -1))
+
+    def _install_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        trainer = self
+
+        def handler(signum: int, frame: Any) -> None:
+            if trainer._stop:  # second Ctrl-C: give up immediately
+                raise KeyboardInterrupt
+            trainer._stop = True
+            print("\nyolocls train: stopping after this batch (Ctrl-C again to abort)", flush=True)
+
+        return signal.signal(signal.SIGINT, handler)
+
+    @staticmethod
+    def _restore_sigint(prev: Any) -> None:
+        if prev is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGINT, prev)
+
+
+def train(cfg: TrainConfig | None = None, **kwargs: Any) -> TrainResults:
+    """Train with a :class:`TrainConfig` and/or its fields as keyword arguments; see :class:`Trainer`."""
+    return Trainer(cfg, **kwargs).train()
