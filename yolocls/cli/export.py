@@ -1,7 +1,140 @@
-"""`yolocls export` (being written)."""
+"""`yolocls export`: checkpoint -> ONNX (metadata, onnxsim, fp16, verified) and a Triton model repository."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from yolocls.cli._common import user_errors
+
+
+def _load_weights(weights: str) -> tuple[Any, Path]:
+    """The model to export and the default output stem: a checkpoint, or a zoo name (random weights, warned)."""
+    path = Path(weights)
+    if path.is_file():
+        from yolocls import load_model
+
+        return load_model(str(path)), path.with_suffix(".onnx")
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    from yolocls.errors import UnknownModelError
+    from yolocls.models.registry import create_model, list_models
+
+    if path.suffix == "" and weights in list_models():
+        typer.echo(f"yolocls: warning: {weights!r} is not a file; exporting the zoo model with RANDOM weights "
+                   "(fine for latency tests only)", err=True)
+        return create_model(weights), Path(f"{weights}.onnx")
+    if path.suffix == "":
+        try:
+            create_model(weights)  # an "unknown model" error suggests the nearest name
+        except UnknownModelError as e:
+            raise UnknownModelError(f"weights {weights!r} is neither a file nor a zoo model ({e})") from None
+    raise FileNotFoundError(2, "No such file", str(path))
+
+
+def _image_list(images: Path | None) -> list[Path] | None:
+    if images is None:
+        return None
+    from yolocls.errors import InputError
+
+    if images.is_file():
+        return [images]
+    if not images.is_dir():
+        raise FileNotFoundError(2, "No such file", str(images))
+    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in exts)[:16]
+    if not files:
+        raise InputError(f"no images in {images} for --verify-images")
+    return files
+
+
+@user_errors
+def export(
+    weights: Annotated[str, typer.Option("--weights", help="Checkpoint (.pt, ours or an official YOLOv5 *-cls.pt), "
+                                                           "or a zoo model name for random weights.")],
+    include: Annotated[str, typer.Option("--include", help="Comma-separated formats: onnx, triton, engine.")
+                       ] = "onnx",
+    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
+                                              help="Input size in px (default: the model's).")] = None,
+    dynamic: Annotated[bool, typer.Option("--dynamic/--no-dynamic", help="Dynamic batch axis.")] = True,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Traced batch (the fixed batch with "
+                                                                         "--no-dynamic).")] = 1,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (11-20).")] = 17,
+    simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify with onnxsim.")] = True,
+    half: Annotated[bool, typer.Option("--half", help="FP16 weights, float32 inputs/outputs.")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check against PyTorch in ONNX Runtime.")
+                      ] = True,
+    verify_images: Annotated[Path | None, typer.Option("--verify-images", help="Image file or folder for "
+                                                       "--verify (default: synthetic images).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output .onnx (default: beside the "
+                                                                          "weights).")] = None,
+    triton_repo: Annotated[Path | None, typer.Option("--triton-repo", help="Triton model repository folder "
+                                                     "(default: <output folder>/triton).")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Triton max_batch_size.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="Export runs on the CPU; a GPU is only for engines.")
+                      ] = "cpu",
+) -> None:
+    """Export a classifier to ONNX (with metadata, verified against PyTorch) and optionally a Triton repository."""
+    from yolocls.errors import InputError
+    from yolocls.export.formats import parse_include
+    from yolocls.export.onnx import check_opset
+
+    formats = parse_include(include)
+    check_opset(opset)
+    names = [f.name for f in formats]
+    if "engine" in names:
+        raise InputError("TensorRT engines are built on the target GPU: export onnx here, then run "
+                         "`yolocls build-engine --onnx <model.onnx>` there")
+    if str(device).strip().lower() != "cpu":
+        from yolocls.utils.torch_utils import select_device
+
+        select_device(device)  # validates; export itself always traces on the CPU in fp32
+    if output is not None and output.suffix.lower() != ".onnx":
+        raise InputError(f"--output must end in .onnx, got {output}")
+
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    err = Console(stderr=True)
+    model, default_out = _load_weights(weights)
+    onnx_path = output or default_out
+    images = _image_list(verify_images)
+
+    from yolocls.export.onnx import export_onnx
+
+    with err.status(f"exporting {onnx_path.name} ..."):
+        res = export_onnx(model, onnx_path, imgsz=imgsz, dynamic=dynamic, batch_size=batch_size, simplify=simplify,
+                          half=half, opset=opset, verify=verify, images=images)
+    rows = [(str(res.path), f"{res.size_mb:.2f}", f"{res.nodes_before} -> {res.nodes_after}",
+             f"{res.verification.max_abs_diff:.2e}" if res.verification else "-",
+             f"{res.verification.top1_agreement:.0%}" if res.verification else "-", f"{res.seconds:.1f}")]
+    if "triton" in names:
+        import time
+
+        from yolocls.export.triton import export_triton
+
+        t0 = time.perf_counter()
+        repo = triton_repo or res.path.parent / "triton"
+        tr = export_triton(res.path, repo, max_batch=max_batch)
+        size = sum(p.stat().st_size for p in tr.model_dir.rglob("*") if p.is_file()) / 1e6
+        rows.append((str(tr.model_dir) + "/", f"{size:.2f}", "-", "-", "-", f"{time.perf_counter() - t0:.1f}"))
+
+    from rich.table import Table
+
+    table = Table(title=f"yolocls export: {res.metadata.model}, {res.metadata.num_classes} classes, "
+                        f"{res.metadata.imgsz}px, opset {res.opset}{', fp16' if half else ''}")
+    table.add_column("file", overflow="fold")
+    for col in ("MB", "nodes", "max diff", "top-1 agree", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    for w in res.warnings:
+        print(f"yolocls: warning: {w}", file=sys.stderr)
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("export")(export)
