@@ -1,0 +1,406 @@
+"""TensorRT through its Python package: the fallback when the extension was built without TensorRT.
+
+Device memory and streams come from whichever CUDA binding imports first: ``cuda-python`` (the ``cuda`` extra),
+``torch`` with CUDA, or ``pycuda`` (the ``pycuda`` extra). The engine runs with the name-based API
+(``set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``, TensorRT >= 8.5); host staging buffers
+are pinned so copies are real DMA transfers.
+
+Nothing here has run on a GPU in this project's CI (no GPU, no TensorRT): it is written against the TensorRT
+10.x Python API (type-checked with tensorrt-stubs) and exercised by the ``tensorrt``-marked tests.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from yolocls.errors import BackendUnavailableError, InputError
+
+TRT_INSTALL_HINT = (
+    "pip install tensorrt (x86_64 with an NVIDIA driver) or use JetPack's python3-libnvinfer on Jetson; "
+    "see README TensorRT section"
+)
+MIN_TRT = (8, 5)  # name-based tensors and enqueueV3
+
+
+def import_tensorrt() -> ModuleType:
+    """``import tensorrt`` with a one-line :class:`BackendUnavailableError` when it is missing or too old."""
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        raise BackendUnavailableError(f"TensorRT is not installed ({e}): {TRT_INSTALL_HINT}") from None
+    except OSError as e:  # the wheel imports but cannot find libnvinfer / the CUDA driver
+        raise BackendUnavailableError(f"TensorRT is installed but its libraries do not load ({e}): {TRT_INSTALL_HINT}") from None
+    if trt_version_tuple(trt.__version__)[:2] < MIN_TRT:
+        raise BackendUnavailableError(f"TensorRT {trt.__version__} is too old; yolocls needs TensorRT >= 8.5")
+    return trt
+
+
+def trt_version_tuple(version: str) -> tuple[int, int, int]:
+    """``"10.3.0.26"`` -> ``(10, 3, 0)``; missing or non-numeric parts read as 0."""
+    parts = [int("".join(c for c in p if c.isdigit()) or 0) for p in str(version).split(".")[:3]]
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CUDA bindings: the few calls the runner and the INT8 calibrator need, behind one small interface.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class CudaApi:
+    """Device memory, pinned host memory, one stream and device facts. Subclasses wrap one binding."""
+
+    name = "none"
+
+    def malloc(self, nbytes: int) -> int:
+        """Device allocation; returns the device pointer as an int."""
+        raise NotImplementedError
+
+    def free(self, ptr: int) -> None:
+        raise NotImplementedError
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A page-locked host array (kept alive by the API object until :meth:`close`)."""
+        raise NotImplementedError
+
+    def stream(self) -> int:
+        """The stream handle (``cudaStream_t`` as int) all copies and ``execute_async_v3`` use."""
+        raise NotImplementedError
+
+    def htod(self, dst: int, src: np.ndarray) -> None:
+        """Asynchronous host->device copy of the contiguous ``src`` on :meth:`stream`."""
+        raise NotImplementedError
+
+    def dtoh(self, dst: np.ndarray, src: int) -> None:
+        """Asynchronous device->host copy into the contiguous ``dst`` on :meth:`stream`."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        raise NotImplementedError
+
+    def device_facts(self) -> tuple[str, str]:
+        """(GPU name, compute capability "major.minor") of the current device."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free pinned buffers and the stream."""
+
+
+def _check_cuda(result: Any, what: str) -> Any:
+    """cuda-python returns ``(err, *values)``; raise on an error code, return the value(s)."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) != 0:
+        raise RuntimeError(f"CUDA {what} failed with error {int(err)} ({err})")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+class CudaPythonApi(CudaApi):
+    """``cuda-python``: ``cuda.bindings.runtime`` (>= 12.6) or the older ``cuda.cudart``."""
+
+    name = "cuda-python"
+
+    def __init__(self) -> None:
+        try:
+            from cuda.bindings import runtime as cudart
+        except ImportError:
+            from cuda import cudart  # older cuda-python layout
+        self.rt = cudart
+        self._stream = _check_cuda(cudart.cudaStreamCreate(), "cudaStreamCreate")
+        self._pinned: list[int] = []
+
+    def malloc(self, nbytes: int) -> int:
+        return int(_check_cuda(self.rt.cudaMalloc(max(int(nbytes), 1)), "cudaMalloc"))
+
+    def free(self, ptr: int) -> None:
+        _check_cuda(self.rt.cudaFree(ptr), "cudaFree")
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        dt = np.dtype(dtype)
+        nbytes = max(int(np.prod(shape)) * dt.itemsize, 1)
+        ptr = int(_check_cuda(self.rt.cudaMallocHost(nbytes), "cudaMallocHost"))
+        self._pinned.append(ptr)
+        buf = (ctypes.c_byte * nbytes).from_address(ptr)
+        return np.frombuffer(buf, dtype=dt, count=int(np.prod(shape))).reshape(shape)
+
+    def stream(self) -> int:
+        return int(self._stream)
+
+    def htod(self, dst: int, src: np.ndarray) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        _check_cuda(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, self._stream), "cudaMemcpyAsync")
+
+    def dtoh(self, dst: np.ndarray, src: int) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        _check_cuda(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, self._stream), "cudaMemcpyAsync")
+
+    def synchronize(self) -> None:
+        _check_cuda(self.rt.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
+
+    def device_facts(self) -> tuple[str, str]:
+        dev = _check_cuda(self.rt.cudaGetDevice(), "cudaGetDevice")
+        prop = _check_cuda(self.rt.cudaGetDeviceProperties(dev), "cudaGetDeviceProperties")
+        name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
+        return name, f"{prop.major}.{prop.minor}"
+
+    def close(self) -> None:
+        for ptr in self._pinned:
+            self.rt.cudaFreeHost(ptr)
+        self._pinned.clear()
+        if self._stream is not None:
+            self.rt.cudaStreamDestroy(self._stream)
+            self._stream = None
+
+
+class TorchCudaApi(CudaApi):
+    """``torch`` with CUDA: caching-allocator memory, pinned tensors and a torch stream."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ImportError("torch has no CUDA device")
+        self.torch = torch
+        self._stream = torch.cuda.Stream()
+        self._keep: dict[int, Any] = {}  # device pointer -> tensor that owns it
+
+    def malloc(self, nbytes: int) -> int:
+        t = self.torch.empty(max(int(nbytes), 1), dtype=self.torch.uint8, device="cuda")
+        ptr = int(t.data_ptr())
+        self._keep[ptr] = t
+        return ptr
+
+    def free(self, ptr: int) -> None:
+        self._keep.pop(ptr, None)
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        dt = np.dtype(dtype)
+        t = self.torch.empty(max(int(np.prod(shape)) * dt.itemsize, 1), dtype=self.torch.uint8, pin_memory=True)
+        self._keep[int(t.data_ptr())] = t
+        return t.numpy()[: int(np.prod(shape)) * dt.itemsize].view(dt).reshape(shape)
+
+    def stream(self) -> int:
+        return int(self._stream.cuda_stream)
+
+    def _device_view(self, ptr: int, nbytes: int) -> Any:
+        for base, t in self._keep.items():
+            if t.is_cuda and base <= ptr and ptr + nbytes <= base + t.numel():
+                return t[ptr - base : ptr - base + nbytes]
+        raise RuntimeError("device pointer was not allocated by this TorchCudaApi")
+
+    def htod(self, dst: int, src: np.ndarray) -> None:
+        with self.torch.cuda.stream(self._stream):
+            self._device_view(dst, src.nbytes).copy_(self.torch.from_numpy(src.reshape(-1).view(np.uint8)), non_blocking=True)
+
+    def dtoh(self, dst: np.ndarray, src: int) -> None:
+        with self.torch.cuda.stream(self._stream):
+            self.torch.from_numpy(dst.reshape(-1).view(np.uint8)).copy_(self._device_view(src, dst.nbytes), non_blocking=True)
+
+    def synchronize(self) -> None:
+        self._stream.synchronize()
+
+    def device_facts(self) -> tuple[str, str]:
+        major, minor = self.torch.cuda.get_device_capability()
+        return str(self.torch.cuda.get_device_name()), f"{major}.{minor}"
+
+    def close(self) -> None:
+        self._keep.clear()
+
+
+class PycudaApi(CudaApi):
+    """``pycuda`` (optional extra): needs a CUDA driver and toolkit to install."""
+
+    name = "pycuda"
+
+    def __init__(self) -> None:
+        import pycuda.autoinit  # noqa: F401  (creates the context on device 0)
+        import pycuda.driver as cuda
+
+        self.cuda = cuda
+        self._stream = cuda.Stream()
+        self._allocs: dict[int, Any] = {}
+        self._pinned: list[np.ndarray] = []
+
+    def malloc(self, nbytes: int) -> int:
+        a = self.cuda.mem_alloc(max(int(nbytes), 1))
+        self._allocs[int(a)] = a
+        return int(a)
+
+    def free(self, ptr: int) -> None:
+        a = self._allocs.pop(ptr, None)
+        if a is not None:
+            a.free()
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        arr: np.ndarray = self.cuda.pagelocked_empty(shape, dtype)
+        self._pinned.append(arr)
+        return arr
+
+    def stream(self) -> int:
+        return int(self._stream.handle)
+
+    def htod(self, dst: int, src: np.ndarray) -> None:
+        self.cuda.memcpy_htod_async(dst, src, self._stream)
+
+    def dtoh(self, dst: np.ndarray, src: int) -> None:
+        self.cuda.memcpy_dtoh_async(dst, src, self._stream)
+
+    def synchronize(self) -> None:
+        self._stream.synchronize()
+
+    def device_facts(self) -> tuple[str, str]:
+        dev = self.cuda.Context.get_device()
+        major, minor = dev.compute_capability()
+        return str(dev.name()), f"{major}.{minor}"
+
+    def close(self) -> None:
+        for a in self._allocs.values():
+            a.free()
+        self._allocs.clear()
+        self._pinned.clear()
+
+
+CUDA_APIS: tuple[type[CudaApi], ...] = (CudaPythonApi, TorchCudaApi, PycudaApi)
+
+
+def select_cuda_api(prefer: str | None = None) -> CudaApi:
+    """The first CUDA binding that imports and sees a device (``prefer`` names one to try first).
+
+    Raises:
+        BackendUnavailableError: none of cuda-python, torch (CUDA) or pycuda works here.
+    """
+    order = sorted(CUDA_APIS, key=lambda c: c.name != prefer)
+    reasons = []
+    for cls in order:
+        try:
+            return cls()
+        except Exception as e:  # noqa: BLE001 - ImportError, missing driver, no device: try the next binding
+            reasons.append(f"{cls.name}: {type(e).__name__}: {e}")
+    raise BackendUnavailableError(
+        "no CUDA binding for TensorRT's Python API works here (" + "; ".join(reasons) + "); "
+        "pip install 'yolocls[cuda]' (cuda-python) or use torch with CUDA"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The engine runner
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _dims(d: Any) -> tuple[int, ...]:
+    """A TensorRT ``Dims`` as a tuple of ints (``Dims`` indexes but does not iterate in every version)."""
+    return tuple(int(d[i]) for i in range(len(d)))
+
+
+class TensorRTPythonRunner:
+    """One engine, one execution context, one stream, device buffers and pinned host buffers for the max batch.
+
+    Thread safety: ``infer`` holds a lock (one context cannot run two batches at once); use one runner per
+    worker thread for parallel inference.
+    """
+
+    def __init__(self, engine_path: str | Path, cuda: CudaApi | None = None, verbose: bool = False) -> None:
+        import_tensorrt()  # one-line error when missing
+        import tensorrt as trt
+
+        self.cuda = cuda or select_cuda_api()
+        self._lock = threading.Lock()
+        self._ptrs: list[int] = []
+        self.logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise InputError(f"TensorRT could not deserialize {engine_path} (corrupt file or built by another TensorRT)")
+        self.context = self.engine.create_execution_context()
+        inputs: list[str] = []
+        outputs: list[str] = []
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            (inputs if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs).append(name)
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise InputError(f"expected a classifier engine with 1 input and 1 output, got inputs {inputs}, outputs {outputs}")
+        self.input_name, self.output_name = inputs[0], outputs[0]
+        self.input_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.input_name)))
+        self.output_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
+        in_shape = _dims(self.engine.get_tensor_shape(self.input_name))
+        if in_shape[0] == -1:  # dynamic batch: the range comes from optimization profile 0
+            pmin, _, pmax = self.engine.get_tensor_profile_shape(self.input_name, 0)
+            self.min_batch, self.max_batch = int(pmin[0]), int(pmax[0])
+            chw = _dims(pmax)[1:]
+        else:
+            self.min_batch = self.max_batch = int(in_shape[0])
+            chw = in_shape[1:]
+        self.chw: tuple[int, ...] = chw
+        self.context.set_input_shape(self.input_name, trt.Dims([self.max_batch, *chw]))
+        out_shape = _dims(self.context.get_tensor_shape(self.output_name))
+        self.num_classes = int(np.prod(out_shape[1:]))
+        self.h_in = self.cuda.pinned_empty((self.max_batch, *chw), self.input_dtype)
+        self.h_out = self.cuda.pinned_empty((self.max_batch, self.num_classes), self.output_dtype)
+        self.d_in = self._malloc(self.h_in.nbytes)
+        self.d_out = self._malloc(self.h_out.nbytes)
+        # The addresses never change, so they are set once (TensorRT keeps them per context).
+        if not (self.context.set_tensor_address(self.input_name, self.d_in)
+                and self.context.set_tensor_address(self.output_name, self.d_out)):
+            raise RuntimeError("TensorRT refused the device buffer addresses")
+
+    def _malloc(self, nbytes: int) -> int:
+        ptr = self.cuda.malloc(nbytes)
+        self._ptrs.append(ptr)
+        return ptr
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``[N, num_classes]`` float32 for a ``[N, C, H, W]`` float batch.
+
+        N above the profile's max runs in chunks; a chunk below the profile's min (a static-batch engine) is
+        padded with copies of its last image and the padding's outputs are dropped.
+        """
+        x = np.asarray(batch)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.chw:
+            raise InputError(f"engine input must be [N, {', '.join(map(str, self.chw))}], got {list(x.shape)}")
+        n = int(x.shape[0])
+        if n == 0:
+            raise InputError("empty batch")
+        out = np.empty((n, self.num_classes), dtype=np.float32)
+        with self._lock:
+            for start in range(0, n, self.max_batch):
+                chunk = x[start : start + self.max_batch]
+                m = chunk.shape[0]
+                if m < self.min_batch:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.min_batch - m, axis=0)])
+                out[start : start + m] = self._run(chunk)[:m]
+        return out
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        import tensorrt as trt
+
+        m = chunk.shape[0]
+        host_in = self.h_in[:m]
+        np.copyto(host_in, chunk, casting="same_kind")
+        if not self.context.set_input_shape(self.input_name, trt.Dims([m, *self.chw])):
+            raise InputError(f"batch {m} is outside the engine's profile [{self.min_batch}, {self.max_batch}]")
+        self.cuda.htod(self.d_in, host_in)
+        if not self.context.execute_async_v3(self.cuda.stream()):
+            raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+        host_out = self.h_out[:m]
+        self.cuda.dtoh(host_out, self.d_out)
+        self.cuda.synchronize()
+        return host_out.astype(np.float32, copy=True)
+
+    def device_facts(self) -> tuple[str, str]:
+        return self.cuda.device_facts()
+
+    def close(self) -> None:
+        for ptr in self._ptrs:
+            self.cuda.free(ptr)
+        self._ptrs.clear()
+        self.cuda.close()
