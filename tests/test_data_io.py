@@ -267,3 +267,28 @@ def test_extension_lists() -> None:
     assert ".jpg" in IMG_EXTENSIONS and ".png" in IMG_EXTENSIONS and ".mp4" in VIDEO_EXTENSIONS
     assert not set(IMG_EXTENSIONS) & set(VIDEO_EXTENSIONS)
     assert is_image_file("A.JPG") and not is_image_file("a.txt")
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "bmp", "gif", "tif", "webp"])
+def test_mangled_files_only_raise_image_error(tmp_path: Path, rng: np.random.Generator, ext: str) -> None:
+    """Cut or corrupted bytes in any format: decoded (maybe garbled) or ImageError, never another exception."""
+    src = tmp_path / f"src.{ext}"
+    Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(src)
+    data = src.read_bytes()
+    p = tmp_path / f"m.{ext}"
+    for trial in range(40):
+        b = bytearray(data)
+        if trial % 2:
+            b = b[: int(rng.integers(1, len(b)))]
+        else:
+            for pos in rng.integers(0, min(len(b), 256), 4):  # the header region, where parsers are fragile
+                b[pos] = int(rng.integers(0, 256))
+        p.write_bytes(bytes(b))
+        try:
+            a = imread(p)
+        except ImageError as e:
+            assert "\n" not in str(e) and str(p) in str(e)
+        else:
+            assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+        reason = verify_image(p)
+        assert reason is None or isinstance(reason, str)

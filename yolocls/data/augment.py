@@ -68,8 +68,8 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float 
     order = rng.permutation(len(ops))
     img = image
     for k in order:
-        kind, f = ops[int(k)]
-        f = np.float32(f)
+        kind, factor = ops[int(k)]
+        f = np.float32(factor)
         if kind == "b":
             img *= f
         elif kind == "c":
@@ -107,7 +107,9 @@ class TrainAugment:
         if jitter < 0:
             raise InputError(f"colour jitter must be >= 0, got {jitter}")
         self.cfg = cfg
-        self.scale, self.ratio, self.hflip, self.jitter = tuple(scale), tuple(ratio), float(hflip), float(jitter)
+        self.scale: tuple[float, float] = (float(scale[0]), float(scale[1]))
+        self.ratio: tuple[float, float] = (float(ratio[0]), float(ratio[1]))
+        self.hflip, self.jitter = float(hflip), float(jitter)
         self.rng = np.random.default_rng(seed)
         # normalisation folded into one multiply-add per channel: (x*scale - mean)/std = x*a + b
         mean = np.asarray(cfg.mean, dtype=np.float64)

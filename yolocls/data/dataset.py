@@ -89,18 +89,18 @@ def _walk_images(folder: Path, seen: set[tuple[int, int]]) -> list[Path]:
         seen.add(key)
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except OSError as e:
-            LOGGER.warning("cannot list %s: %s", d, e.strerror or e)
+        except OSError as err:
+            LOGGER.warning("cannot list %s: %s", d, err.strerror or err)
             continue
         subdirs = []
-        for e in entries:
-            if e.name.startswith("."):
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
             try:
-                if e.is_dir():  # follows symlinks; loops are cut by `seen`
-                    subdirs.append(Path(e.path))
-                elif is_image_file(e.name) and e.is_file():
-                    out.append(Path(e.path))
+                if entry.is_dir():  # follows symlinks; loops are cut by `seen`
+                    subdirs.append(Path(entry.path))
+                elif is_image_file(entry.name) and entry.is_file():
+                    out.append(Path(entry.path))
             except OSError:
                 continue
         stack.extend(reversed(subdirs))

@@ -41,6 +41,10 @@ MAX_PIXELS = 100_000_000
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
+# PIL's soft bomb limit (a warning above 89 MP) is replaced by MAX_PIXELS, enforced before decoding. Filtered once
+# here, by message, because warnings.catch_warnings() is not thread-safe and verification runs in threads.
+warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit", module=r"PIL\.")
+
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """True when the file name has an image extension (case-insensitive); the content is not checked."""
@@ -72,21 +76,21 @@ def _open(path: str | os.PathLike[str], max_pixels: int):  # -> PIL.Image.Image
     if size == 0:
         raise _fail(p, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            # PIL's own bomb limit (89 MP warn, 179 MP error) is replaced by ours below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                im = Image.open(p)
-            except Image.DecompressionBombError:
-                im = _open_huge_jpeg(p)
-                if im is None:
-                    raise _fail(p, f"image is too large (over {max_pixels / 1e6:.0f} MP); resize it first") from None
+        try:
+            im = Image.open(p)
+        except Image.DecompressionBombError:
+            im = _open_huge_jpeg(p)
+            if im is None:
+                limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
+                raise _fail(p, f"image is too large (over {limit / 1e6:.0f} MP); resize it first") from None
     except UnidentifiedImageError:
         raise _fail(p, "not an image (unrecognised or corrupt header)") from None
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise _fail(p, f"corrupt header ({e})") from None
+    except PermissionError:
+        raise _fail(p, "permission denied") from None
+    except Exception as e:  # noqa: BLE001 - malformed headers make PIL's parsers raise many types
+        raise _fail(p, f"corrupt header ({type(e).__name__}: {e})") from None
     w, h = im.size
     if w < 1 or h < 1:
         im.close()
@@ -165,13 +169,13 @@ def imread(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.nda
     try:
         try:
             im.load()
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-            why = str(e)
+        except MemoryError:
+            raise _fail(p, "not enough memory to decode it") from None
+        except Exception as e:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, struct.error, ...
+            why = " ".join(str(e).split()) or type(e).__name__
             if "truncated" in why.lower():
                 raise _fail(p, "file is truncated (incomplete download or copy?)") from None
             raise _fail(p, f"corrupt image data ({why})") from None
-        except MemoryError:
-            raise _fail(p, "not enough memory to decode it") from None
         try:
             oriented = ImageOps.exif_transpose(im)
         except Exception as e:  # noqa: BLE001 - malformed EXIF must not make a good image unreadable
@@ -202,7 +206,7 @@ def verify_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> 
         fmt = im.format
         im.verify()
     except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt data
-        return str(_fail(p, f"corrupt image data ({e})"))
+        return str(_fail(p, f"corrupt image data ({' '.join(str(e).split()) or type(e).__name__})"))
     finally:
         with contextlib.suppress(Exception):
             im.close()

@@ -62,7 +62,7 @@ def build_dataloader(dataset: Dataset, batch_size: int, shuffle: bool, workers: 
     rank = _rank() if distributed else 0
     local_procs = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))) if distributed else 1
     nw = min(workers, max(1, (os.cpu_count() or 1) // local_procs))
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
+    sampler: DistributedSampler | None = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
     generator = torch.Generator()
     generator.manual_seed(seed + rank)
     if nw == 0 and hasattr(dataset, "reseed"):
