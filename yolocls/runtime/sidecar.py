@@ -131,6 +131,20 @@ def _norm_cc(cc: str | tuple[int, int]) -> str:
     return str(cc).strip()
 
 
+def check_tensorrt_version(sidecar: ModelMetadata, trt_version: str, engine: str | os.PathLike[str] = "<engine>") -> None:
+    """Refuse an engine built with another TensorRT version (major.minor.patch compared).
+
+    Raises:
+        EngineMismatchError: the versions differ.
+    """
+    built_v, run_v = str(validate_sidecar(sidecar)["tensorrt_version"]), str(trt_version)
+    if _norm_version(built_v) != _norm_version(run_v):
+        raise EngineMismatchError(
+            f"engine {os.fspath(engine)} was built with TensorRT {built_v} but TensorRT {run_v} is running; "
+            f"engines only load in the TensorRT version that built them, {_rebuild_hint(engine)}"
+        )
+
+
 def check_engine_compatible(
     sidecar: ModelMetadata,
     trt_version: str,
@@ -147,12 +161,7 @@ def check_engine_compatible(
         EngineMismatchError: TensorRT version, compute capability or GPU name differ.
     """
     extra = validate_sidecar(sidecar)
-    built_v, run_v = str(extra["tensorrt_version"]), str(trt_version)
-    if _norm_version(built_v) != _norm_version(run_v):
-        raise EngineMismatchError(
-            f"engine {os.fspath(engine)} was built with TensorRT {built_v} but TensorRT {run_v} is running; "
-            f"engines only load in the TensorRT version that built them, {_rebuild_hint(engine)}"
-        )
+    check_tensorrt_version(sidecar, trt_version, engine)
     built_cc, run_cc = _norm_cc(extra["compute_capability"]), _norm_cc(compute_capability)
     built_gpu = str(extra["gpu_name"])
     if built_cc != run_cc or _norm_gpu(built_gpu) != _norm_gpu(gpu_name):
