@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from yolocls.errors import InputError
+from yolocls.models import efficientnet, resnet
 from yolocls.models.efficientnet import EfficientNet, drop_path, round_channels
 from yolocls.models.registry import create_model, get_entry, list_models
 from yolocls.models.resnet import ResNet
@@ -32,6 +33,15 @@ TORCHVISION_PARAMS = {
 }
 RESNETS = ["resnet18", "resnet34", "resnet50", "resnet101"]
 EFFICIENTNETS = ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    # 2 shared cores: with several busy processes, intra-op threads spin against each other (10x slower)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def meta_model(name: str, **kwargs: object) -> nn.Module:
@@ -417,7 +427,25 @@ def test_compute_at_224_equals_torchvision(name: str, gmacs: float) -> None:
 def test_yolov5_style_flops_reproduce_the_published_table(name: str) -> None:
     from yolocls.models.flops import model_info
 
-    info = model_info(meta_model(name), imgsz=224)
+    model = meta_model(name)
+    info = model_info(model, imgsz=224)  # counts on a copy
     # YOLOv5 counts torchvision models unfused (they have no fuse()), BN and pooling included, at 32 px x 49
     assert round(info["gflops"], 1) == get_entry(name).published["flops_b"]
-    assert info["gflops_true"] == pytest.approx(2 * conv_linear_macs(meta_model(name), 224) / 1e9)
+    assert info["gflops_true"] == pytest.approx(2 * conv_linear_macs(model, 224) / 1e9)
+
+
+@pytest.mark.parametrize("name", RESNETS + EFFICIENTNETS)
+def test_identify_state_dict_finds_size_and_class_count(name: str) -> None:
+    family = resnet if name.startswith("resnet") else efficientnet
+    other = efficientnet if family is resnet else resnet
+    sd = meta_model(name, num_classes=17).state_dict()
+    assert family.identify_state_dict(sd) == (name, 17)
+    assert other.identify_state_dict(sd) is None
+
+
+def test_identify_state_dict_rejects_unknown_layouts() -> None:
+    sd = meta_model("resnet18").state_dict()
+    assert resnet.identify_state_dict({k: v for k, v in sd.items() if not k.startswith("layer4.1.")}) is None
+    assert resnet.identify_state_dict({"model.0.conv.weight": torch.zeros(1)}) is None
+    b0 = meta_model("efficientnet_b0").state_dict()
+    assert efficientnet.identify_state_dict({k: v for k, v in b0.items() if not k.startswith("features.6.3.")}) is None

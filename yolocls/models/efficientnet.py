@@ -17,6 +17,7 @@ eps 1e-3 / momentum 0.01 only for B5-B7). torchvision itself is not a dependency
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,15 @@ from yolocls.errors import InputError
 from yolocls.models.base import ClassifierBase
 from yolocls.models.registry import ModelEntry, register_model
 
-__all__ = ["EfficientNet", "MBConv", "SqueezeExcitation", "build_efficientnet", "drop_path"]
+__all__ = [
+    "EfficientNet",
+    "MBConv",
+    "SqueezeExcitation",
+    "build_efficientnet",
+    "drop_path",
+    "identify_state_dict",
+    "round_channels",
+]
 
 
 def round_channels(channels: float, divisor: int = 8) -> int:
@@ -259,6 +268,29 @@ def _init_linear(m: nn.Linear) -> None:
 def _check_num_classes(num_classes: Any) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+
+def identify_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, int] | None:
+    """Which registered EfficientNet a torchvision-layout state_dict belongs to: ``(name, num_classes)``, or ``None``.
+
+    Matches the blocks per stage (``features.i.j``) and the head width (``features.8.0.weight``), which together
+    tell B0..B3 apart (B1 and B2 share depth, not width); a strict load afterwards checks every shape.
+    """
+    head, fc = state_dict.get("features.8.0.weight"), state_dict.get("classifier.1.weight")
+    if head is None or fc is None:
+        return None
+    repeats = [0] * len(B0_STAGES)
+    for key in state_dict:
+        parts = key.split(".")
+        if len(parts) > 3 and parts[0] == "features" and parts[1].isdigit() and parts[2].isdigit():
+            stage = int(parts[1])
+            if 1 <= stage <= len(B0_STAGES):
+                repeats[stage - 1] = max(repeats[stage - 1], int(parts[2]) + 1)
+    for name, (w, d, _, _) in _SIZES.items():
+        want = [int(math.ceil(s.repeats * d)) for s in B0_STAGES]
+        if repeats == want and int(head.shape[0]) == 4 * round_channels(B0_STAGES[-1].c_out * w):
+            return name, int(fc.shape[0])
+    return None
 
 
 def build_efficientnet(num_classes: int = 1000, **kwargs: Any) -> EfficientNet:

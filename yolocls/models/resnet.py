@@ -9,7 +9,7 @@ torchvision itself is not a dependency.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from yolocls.errors import InputError
 from yolocls.models.base import ClassifierBase
 from yolocls.models.registry import ModelEntry, register_model
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "identify_state_dict"]
 
 
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -182,6 +182,28 @@ def _init_weights(model: nn.Module, zero_init_residual: bool) -> None:
 def _check_num_classes(num_classes: Any) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+
+def identify_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, int] | None:
+    """Which registered ResNet a torchvision-layout state_dict belongs to: ``(name, num_classes)``, or ``None``.
+
+    Reads only key names and the ``fc`` shape (block type from ``conv3``, depth from the block indices), so
+    a checkpoint importer can pick the size before ``create_model(name, num_classes)`` + a strict load
+    (which then checks every shape).
+    """
+    if "conv1.weight" not in state_dict or "fc.weight" not in state_dict:
+        return None
+    block = "bottleneck" if "layer1.0.conv3.weight" in state_dict else "basic"
+    depth = [0, 0, 0, 0]
+    for key in state_dict:
+        head, _, rest = key.partition(".")
+        if head in ("layer1", "layer2", "layer3", "layer4") and rest.split(".", 1)[0].isdigit():
+            i = int(head[-1]) - 1
+            depth[i] = max(depth[i], int(rest.split(".", 1)[0]) + 1)
+    for name, (b, layers, _) in _SIZES.items():
+        if b == block and tuple(depth) == layers:
+            return name, int(state_dict["fc.weight"].shape[0])
+    return None
 
 
 def build_resnet(num_classes: int = 1000, **kwargs: Any) -> ResNet:
