@@ -1,7 +1,69 @@
-"""`yolocls build_engine` (being written)."""
+"""`yolocls build-engine`: a TensorRT engine (+ sidecar ``<engine>.json``) from an ONNX exported by yolocls.
+
+Flags are checked against each other and against the ONNX's input shape before TensorRT is imported, so a
+mistake is reported in one line even on a machine without TensorRT.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from yolocls.cli._common import user_errors
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("build-engine", help="Build a TensorRT engine (FP16/INT8, batch profile) from a yolocls ONNX.")(
+        build_engine_cmd
+    )
+
+
+@user_errors
+def build_engine_cmd(
+    onnx: Path = typer.Option(..., "--onnx", help="ONNX file exported by `yolocls export`."),
+    output: Path = typer.Option(None, "--output", "-o", help="Engine path (default: <onnx>.engine)."),
+    fp16: bool = typer.Option(True, "--fp16/--no-fp16", help="FP16 kernels (TensorRT 11: FP16 ONNX, strongly typed)."),
+    int8: bool = typer.Option(False, "--int8", help="INT8 with entropy calibration (TensorRT 8.6/10.x only)."),
+    calib_data: Path = typer.Option(None, "--calib-data", help="Folder of calibration images (for --int8)."),
+    calib_images: int = typer.Option(500, "--calib-images", help="How many calibration images to use."),
+    calib_cache: Path = typer.Option(None, "--calib-cache", help="Calibration cache to reuse / write."),
+    min_batch: int = typer.Option(1, "--min-batch", help="Smallest batch (dynamic-batch ONNX)."),
+    opt_batch: int = typer.Option(None, "--opt-batch", help="Batch TensorRT tunes for (default: --min-batch)."),
+    max_batch: int = typer.Option(None, "--max-batch", help="Largest batch (default: 8 for a dynamic ONNX)."),
+    workspace: float = typer.Option(4.0, "--workspace", help="Builder workspace limit in GiB."),
+    timing_cache: Path = typer.Option(None, "--timing-cache", help="Timing cache file to load and save."),
+    dla_core: int = typer.Option(None, "--dla-core", help="Jetson DLA core to build for."),
+    gpu_fallback: bool = typer.Option(False, "--gpu-fallback", help="With --dla-core: run unsupported layers on GPU."),
+    builder_level: int = typer.Option(None, "--builder-level", help="Builder optimization level 0-5 (default 3)."),
+    verbose: bool = typer.Option(False, "--verbose", help="TensorRT's verbose log."),
+) -> None:
+    from yolocls.export.tensorrt import build_engine, inspect_onnx, resolve_profile, validate_build_flags
+
+    # Everything that needs no TensorRT first: a contradiction is reported here, on any machine.
+    validate_build_flags(onnx, output, fp16, int8, calib_data, calib_images, calib_cache, workspace, dla_core,
+                         gpu_fallback, builder_level)
+    resolve_profile(inspect_onnx(onnx).shape, min_batch, opt_batch, max_batch)
+    result = build_engine(onnx, output, fp16=fp16, int8=int8, calib_data=calib_data, calib_images=calib_images,
+                          calib_cache=calib_cache, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
+                          workspace_gib=workspace, timing_cache=timing_cache, dla_core=dla_core,
+                          gpu_fallback=gpu_fallback, builder_level=builder_level, verbose=verbose)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="TensorRT engine", show_header=False)
+    p = result.profile
+    for k, v in (
+        ("engine", f"{result.engine} ({result.size_bytes / 1e6:.1f} MB)"),
+        ("sidecar", str(result.sidecar)),
+        ("precision", result.precision),
+        ("batch profile", f"min {p.min} / opt {p.opt} / max {p.max}"),
+        ("TensorRT", result.tensorrt_version),
+        ("GPU", f"{result.gpu_name} (compute capability {result.compute_capability})"),
+        ("build time", f"{result.build_seconds:.1f} s"),
+    ):
+        table.add_row(k, v)
+    console = Console()
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")

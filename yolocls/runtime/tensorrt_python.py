@@ -36,9 +36,21 @@ def import_tensorrt() -> ModuleType:
         raise BackendUnavailableError(f"TensorRT is not installed ({e}): {TRT_INSTALL_HINT}") from None
     except OSError as e:  # the wheel imports but cannot find libnvinfer / the CUDA driver
         raise BackendUnavailableError(f"TensorRT is installed but its libraries do not load ({e}): {TRT_INSTALL_HINT}") from None
+    if not hasattr(trt, "Builder"):
+        # A bare namespace package, e.g. the folder that tensorrt-stubs installs: type hints only, no library.
+        raise BackendUnavailableError(f"TensorRT is not installed (only type stubs were found): {TRT_INSTALL_HINT}")
     if trt_version_tuple(trt.__version__)[:2] < MIN_TRT:
         raise BackendUnavailableError(f"TensorRT {trt.__version__} is too old; yolocls needs TensorRT >= 8.5")
     return trt
+
+
+def tensorrt_available() -> bool:
+    """True when the real ``tensorrt`` package imports (not just tensorrt-stubs' namespace folder)."""
+    try:
+        import_tensorrt()
+    except BackendUnavailableError:
+        return False
+    return True
 
 
 def trt_version_tuple(version: str) -> tuple[int, int, int]:
