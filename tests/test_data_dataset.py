@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -100,6 +102,30 @@ def test_digits_reused_rebuilt_and_atomic(tmp_path: Path, monkeypatch: pytest.Mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]  # no temp or stale folders left
 
 
+def test_digits_concurrent_writers(tmp_path: Path) -> None:
+    """Two processes (e.g. DDP ranks) materialising at once: both get the same complete tree, nothing left over."""
+    code = "import sys; from yolocls.data.digits import materialize_digits; print(materialize_digits(sys.argv[1]))"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1000:] for o in outs]
+    assert {o[0].strip() for o in outs} == {str(tmp_path / "digits")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
+    assert len(list((tmp_path / "digits").glob("*/*/*.png"))) == 1797
+
+
+def test_import_is_light() -> None:
+    code = ("import sys, yolocls.data as d; heavy = [m for m in ('torch', 'cv2', 'PIL', 'sklearn') "
+            "if m in sys.modules]; print(heavy); assert d.PreprocessConfig and d.preprocess")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert r.stdout.strip() == "[]"
+    r = subprocess.run([sys.executable, "-c", "import yolocls.data as d; print(d.ImageFolderDataset.__name__, "
+                        "d.build_dataloader.__name__, d.iter_source.__name__, d.imread.__name__)"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["ImageFolderDataset", "build_dataloader", "iter_source", "imread"], r.stderr
+
+
 def test_digits_unwritable_root(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -193,6 +219,8 @@ def test_symlink_loop_does_not_hang(tree: Path) -> None:
     assert names == ["cat", "dog"]
     paths = [p for p, _ in samples]
     assert len(paths) == len({p.resolve() for p in paths}) == 8  # every real file once
+    for p, label in samples:  # a link into another class never relabels that class's images
+        assert p.resolve().parent.name == names[label]
 
 
 # ---------------------------------------------------------------- ImageFolderDataset
@@ -263,7 +291,11 @@ def test_dataset_cache(tree: Path) -> None:
 
 
 def test_dataset_on_digits(digits_root: Path) -> None:
-    tr = ImageFolderDataset(digits_root / "train", 16, augment=True)
+    tr = ImageFolderDataset(digits_root / "train", 16, augment=True,
+                            augment_options={"scale": (0.5, 1.0), "hflip": 0.0, "jitter": 0.2})
+    assert tr._transform is not None and tr._transform.scale == (0.5, 1.0) and tr._transform.hflip == 0.0
+    x, _ = tr[0]
+    assert x.shape == (3, 16, 16)
     va = ImageFolderDataset(digits_root / "val", 16, names=tr.names)
     assert len(tr) == 1442 and len(va) == 355 and tr.names == [str(c) for c in range(10)]
     assert va.class_counts() == [35, 36, 35, 36, 36, 36, 36, 35, 34, 36]

@@ -139,3 +139,16 @@ def test_video_stride_and_iterator_protocol(media: Path) -> None:
     assert [f.frame for f in src] == [5, 10]
     with pytest.raises(InputError):
         Source(media, video_stride=0)
+
+
+def test_unicode_and_space_names(tmp_path: Path, rng: np.random.Generator) -> None:
+    d = tmp_path / "fotos de gatos ü"
+    d.mkdir()
+    img = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    assert cv2.imencode(".png", img)[1].tofile(str(d / "gato número 1.png")) is None
+    _write_video(d / "vídeo 1.avi", rng, n=3)
+    src = iter_source(d)
+    frames = list(src)
+    assert [Path(f.path).name for f in frames] == ["gato número 1.png"] + ["vídeo 1.avi"] * 3
+    assert np.array_equal(frames[0].image, img)
+    assert src.stats.total == 4 and src.stats.num_skipped == 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,19 +74,27 @@ def find_split(root: str | os.PathLike[str], split: str) -> Path:
                        f"expected {root}/{{train,val}}/<class>/<images>")
 
 
+def _dir_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # dangling symlink
+    return st.st_dev, st.st_ino
+
+
 def _walk_images(folder: Path, seen: set[tuple[int, int]]) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted, symlinks followed, every real folder visited once)."""
+    """Image files under ``folder`` (recursive, sorted, symlinks followed, every real folder visited once).
+
+    ``seen`` holds the real folders already claimed (pre-seeded with the split folder and every class folder, so
+    a link never pulls another class's images into this one); ``folder`` itself is always walked.
+    """
     out: list[Path] = []
     stack = [folder]
     while stack:
         d = stack.pop()
-        try:
-            st = d.stat()
-        except OSError:
-            continue  # dangling symlink
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            continue  # a loop or a second link to a folder already scanned
+        key = _dir_key(d)
+        if key is None or (d is not folder and key in seen):
+            continue  # dangling link, a loop, or a folder that belongs to another class / was already scanned
         seen.add(key)
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
@@ -143,7 +152,7 @@ def scan_image_folder(split_dir: str | os.PathLike[str],
     index = {n: i for i, n in enumerate(names)}
     samples: list[tuple[Path, int]] = []
     empty = []
-    seen: set[tuple[int, int]] = set()
+    seen = {k for k in (_dir_key(p) for p in [split_dir, *(split_dir / c for c in classes)]) if k is not None}
     for c in classes:
         files = _walk_images(split_dir / c, seen)
         if not files:
@@ -197,6 +206,8 @@ class ImageFolderDataset(Dataset):
             reported in ONE warning. Files that still fail to decode later are replaced by another sample, counted
             (in the process that met them) and warned about once per file; never fatal.
         seed: seed of the augmentation generator (workers reseed it, see :mod:`yolocls.data.loader`).
+        augment_options: keyword arguments of :class:`~yolocls.data.augment.TrainAugment` (``scale``, ``ratio``,
+            ``hflip``, ``jitter``), e.g. ``{"scale": (0.5, 1.0), "hflip": 0.0}`` for tiny images or digits.
 
     Attributes:
         samples: ``[(path, label), ...]`` of the usable images. names: class names, index = label.
@@ -206,7 +217,8 @@ class ImageFolderDataset(Dataset):
 
     def __init__(self, split_dir: str | os.PathLike[str], imgsz: int, augment: bool = False,
                  preprocess: PreprocessConfig | None = None, cache: bool = False,
-                 names: Sequence[str] | None = None, verify: bool = True, seed: int | None = 0) -> None:
+                 names: Sequence[str] | None = None, verify: bool = True, seed: int | None = 0,
+                 augment_options: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.root = Path(split_dir)
         cfg = preprocess if preprocess is not None else PreprocessConfig(imgsz=imgsz)
@@ -230,7 +242,7 @@ class ImageFolderDataset(Dataset):
         if self.augment:
             from yolocls.data.augment import TrainAugment
 
-            self._transform = TrainAugment(self.preprocess, seed=seed)
+            self._transform = TrainAugment(self.preprocess, seed=seed, **dict(augment_options or {}))
         self._cache: list[np.ndarray | None] | None = None
         if cache:
             self._fill_cache()
