@@ -7,6 +7,7 @@ mistake is reported in one line even on a machine without TensorRT.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -21,22 +22,22 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def build_engine_cmd(
-    onnx: Path = typer.Option(..., "--onnx", help="ONNX file exported by `yolocls export`."),
-    output: Path = typer.Option(None, "--output", "-o", help="Engine path (default: <onnx>.engine)."),
-    fp16: bool = typer.Option(True, "--fp16/--no-fp16", help="FP16 kernels (TensorRT 11: FP16 ONNX, strongly typed)."),
-    int8: bool = typer.Option(False, "--int8", help="INT8 with entropy calibration (TensorRT 8.6/10.x only)."),
-    calib_data: Path = typer.Option(None, "--calib-data", help="Folder of calibration images (for --int8)."),
-    calib_images: int = typer.Option(500, "--calib-images", help="How many calibration images to use."),
-    calib_cache: Path = typer.Option(None, "--calib-cache", help="Calibration cache to reuse / write."),
-    min_batch: int = typer.Option(1, "--min-batch", help="Smallest batch (dynamic-batch ONNX)."),
-    opt_batch: int = typer.Option(None, "--opt-batch", help="Batch TensorRT tunes for (default: --min-batch)."),
-    max_batch: int = typer.Option(None, "--max-batch", help="Largest batch (default: 8 for a dynamic ONNX)."),
-    workspace: float = typer.Option(4.0, "--workspace", help="Builder workspace limit in GiB."),
-    timing_cache: Path = typer.Option(None, "--timing-cache", help="Timing cache file to load and save."),
-    dla_core: int = typer.Option(None, "--dla-core", help="Jetson DLA core to build for."),
-    gpu_fallback: bool = typer.Option(False, "--gpu-fallback", help="With --dla-core: run unsupported layers on GPU."),
-    builder_level: int = typer.Option(None, "--builder-level", help="Builder optimization level 0-5 (default 3)."),
-    verbose: bool = typer.Option(False, "--verbose", help="TensorRT's verbose log."),
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file exported by `yolocls export`.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Engine path (default: <onnx>.engine).")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="FP16 kernels (TensorRT 11: FP16 ONNX, strongly typed).")] = True,
+    int8: Annotated[bool, typer.Option("--int8", help="INT8 with entropy calibration (TensorRT 8.6/10.x only).")] = False,
+    calib_data: Annotated[Path | None, typer.Option("--calib-data", help="Folder of calibration images (for --int8).")] = None,
+    calib_images: Annotated[int, typer.Option("--calib-images", help="How many calibration images to use.")] = 500,
+    calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="Calibration cache to reuse / write.")] = None,
+    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest batch (dynamic-batch ONNX).")] = 1,
+    opt_batch: Annotated[int | None, typer.Option("--opt-batch", help="Batch TensorRT tunes for (default: --min-batch).")] = None,
+    max_batch: Annotated[int | None, typer.Option("--max-batch", help="Largest batch (default: 8 for a dynamic ONNX).")] = None,
+    workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit in GiB.")] = 4.0,
+    timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache file to load and save.")] = None,
+    dla_core: Annotated[int | None, typer.Option("--dla-core", help="Jetson DLA core to build for.")] = None,
+    gpu_fallback: Annotated[bool, typer.Option("--gpu-fallback", help="With --dla-core: run unsupported layers on GPU.")] = False,
+    builder_level: Annotated[int | None, typer.Option("--builder-level", help="Builder optimization level 0-5 (default 3).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="TensorRT's verbose log.")] = False,
 ) -> None:
     from yolocls.export.tensorrt import build_engine, inspect_onnx, resolve_profile, validate_build_flags
 
