@@ -102,6 +102,7 @@ def test_digits_reused_rebuilt_and_atomic(tmp_path: Path, monkeypatch: pytest.Mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]  # no temp or stale folders left
 
 
+@pytest.mark.slow
 def test_digits_concurrent_writers(tmp_path: Path) -> None:
     """Two processes (e.g. DDP ranks) materialising at once: both get the same complete tree, nothing left over."""
     code = "import sys; from yolocls.data.digits import materialize_digits; print(materialize_digits(sys.argv[1]))"
