@@ -60,5 +60,16 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", str(build_dir), "--parallel", jobs], check=True)
 
 
+    def copy_extensions_to_source(self) -> None:
+        # Editable installs copy only the extension file into the tree; _C links libyolocls_runtime (RPATH $ORIGIN),
+        # so the library has to travel with it.
+        super().copy_extensions_to_source()
+        build_py = self.get_finalized_command("build_py")
+        for ext in self.extensions:
+            inplace_file, regular_file = self._get_inplace_equivalent(build_py, ext)
+            for lib in Path(regular_file).parent.glob("libyolocls_runtime*"):
+                self.copy_file(str(lib), str(Path(inplace_file).parent / lib.name), level=self.verbose)
+
+
 ext_modules = [] if os.environ.get("YOLOCLS_NO_EXTENSION") == "1" else [CMakeExtension("yolocls._C")]
 setup(ext_modules=ext_modules, cmdclass={"build_ext": CMakeBuild})

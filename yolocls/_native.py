@@ -1,12 +1,20 @@
 """Friendly access to the compiled extension ``yolocls._C`` (optional: the package works without it).
 
-Owner: the C++ runtime work. ``available()`` says whether the extension imported; ``preprocess`` wraps
-``_C.preprocess`` with a :class:`~yolocls.data.preprocess.PreprocessConfig`.
+``available()`` says whether the extension imported; ``preprocess`` runs the C++ kernel with the settings of a
+:class:`~yolocls.data.preprocess.PreprocessConfig` and returns exactly what the NumPy reference returns (to 1e-5).
+Errors from the extension come back as yolocls errors: bad arrays -> :class:`~yolocls.errors.InputError`
+(a ValueError), a component this build lacks -> :class:`~yolocls.errors.BackendUnavailableError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import numpy as np
+
+from yolocls.errors import BackendUnavailableError, InputError
 
 _C: Any = None
 _IMPORT_ERROR: str | None = None
@@ -16,6 +24,10 @@ def _load() -> Any:
     global _C, _IMPORT_ERROR
     if _C is None and _IMPORT_ERROR is None:
         try:
+            # _C links libopenvino through RPATH $ORIGIN/../openvino/libs; importing openvino first loads that exact
+            # library, which also satisfies _C in editable installs (where the RPATH does not reach site-packages).
+            with contextlib.suppress(ImportError):
+                import openvino  # noqa: F401
             from yolocls import _C as ext  # type: ignore[attr-defined]
 
             _C = ext
@@ -25,8 +37,58 @@ def _load() -> Any:
 
 
 def available() -> bool:
+    """True when the compiled extension ``yolocls._C`` imports."""
     return _load() is not None
 
 
-def preprocess(images: Any, cfg: Any, bgr: bool = True) -> Any:  # replaced by the C++ runtime work
-    raise NotImplementedError
+def load_extension() -> Any:
+    """The ``yolocls._C`` module, or :class:`BackendUnavailableError` with the reason and the fix."""
+    ext = _load()
+    if ext is None:
+        raise BackendUnavailableError(
+            f"the yolocls C++ extension is not built ({_IMPORT_ERROR}); reinstall with `pip install -e .` "
+            "(needs cmake and a C++17 compiler)"
+        )
+    return ext
+
+
+def build_info() -> dict[str, Any]:
+    """What the extension contains: ``{"available", "version", "cuda", "openvino", "tensorrt", "*_version", ...}``."""
+    ext = _load()
+    if ext is None:
+        return {"available": False, "error": _IMPORT_ERROR, "cuda": False, "openvino": False, "tensorrt": False}
+    return {"available": True, **ext.build_info()}
+
+
+@contextlib.contextmanager
+def native_errors() -> Iterator[None]:
+    """Turn the extension's exceptions into yolocls errors (one-line messages kept)."""
+    ext = _load()
+    try:
+        yield
+    except BaseException as e:
+        if ext is not None and isinstance(e, ext.InvalidArgument):
+            raise InputError(str(e)) from None
+        if ext is not None and isinstance(e, ext.Unavailable):
+            raise BackendUnavailableError(str(e)) from None
+        raise
+
+
+def preprocess(images: np.ndarray | Sequence[np.ndarray], cfg: Any, bgr: bool = True, dtype: Any = np.float32,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """The spec'd preprocessing in C++ (single thread, GIL released).
+
+    Args:
+        images: one uint8 HxWx3 array (BGR when ``bgr``, else RGB; any row stride) or a list of them.
+        cfg: :class:`~yolocls.data.preprocess.PreprocessConfig` (imgsz, crop, mean, std, scale, pad, channel order).
+        dtype: ``np.float32`` or ``np.float16``.
+        out: optional C-contiguous ``[N, 3, imgsz, imgsz]`` array of ``dtype`` to fill.
+    Returns:
+        ``[N, 3, imgsz, imgsz]`` array of ``dtype`` (``out`` when given).
+    """
+    ext = load_extension()
+    if isinstance(images, (list, tuple)):
+        images = list(images)
+    with native_errors():
+        return ext.preprocess(images, cfg.imgsz, cfg.crop, list(cfg.mean), list(cfg.std), bgr, np.dtype(dtype),
+                              cfg.scale, cfg.pad_value, cfg.channel_order, out)

@@ -36,6 +36,7 @@ struct BackendOptions {
   int num_slots = 0;           // InferSlots in the pool (concurrent inferences); 0 = backend default
   int max_batch = 0;           // largest batch a slot must accept; 0 = the model's limit (or 32 when unbounded)
   bool cuda_graph = false;     // TensorRT: capture one CUDA graph per batch size
+  int imgsz = 0;               // input side the caller will feed; fixes dynamic H/W (0 = the model's own)
 };
 
 // What a backend's model looks like.

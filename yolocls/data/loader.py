@@ -19,7 +19,14 @@ from yolocls.errors import DatasetError, InputError
 
 
 def seed_worker(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's worker_init_fn signature
-    """worker_init_fn: seed NumPy, ``random`` and the dataset's own generator from torch's per-worker seed."""
+    """worker_init_fn: seed NumPy, ``random`` and the dataset's own generator from torch's per-worker seed.
+
+    Also turns off OpenCV's own thread pool in the worker: N workers x N cv2 threads oversubscribe the CPUs
+    (torch already limits each worker to one intra-op thread).
+    """
+    import cv2
+
+    cv2.setNumThreads(0)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -1,0 +1,155 @@
+// OpenVINO backend: ov::Core reads the .onnx (or IR .xml) directly and compiles it for the CPU (or another device)
+// with the LATENCY hint (on 2 cores THROUGHPUT was 2-3x slower for one synchronous request). Each InferSlot owns an
+// ov::InferRequest and a host input buffer that is wrapped as the request's input tensor, so preprocessing writes
+// straight into it. ov::CompiledModel is thread-safe; each request is used by one lease holder at a time.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <openvino/openvino.hpp>
+
+#include "backends/backend.hpp"
+
+namespace yolocls {
+namespace {
+
+class OpenVINOSlot final : public InferSlot {
+ public:
+  OpenVINOSlot(ov::InferRequest request, size_t image_elems, const ov::Shape& chw, int num_classes)
+      : request_(std::move(request)), image_elems_f_(image_elems), chw_(chw), num_classes_(num_classes) {}
+
+  void* input_buffer(int batch) override {
+    const size_t need = static_cast<size_t>(batch) * image_elems_f_;
+    if (buffer_.size() < need) {
+      buffer_.resize(need);
+      bound_batch_ = -1;  // storage moved: re-wrap
+    }
+    if (batch != bound_batch_) {
+      // A tensor over our own memory: no copy between the preprocessor and OpenVINO.
+      ov::Shape shape{static_cast<size_t>(batch), chw_[0], chw_[1], chw_[2]};
+      request_.set_input_tensor(ov::Tensor(ov::element::f32, shape, buffer_.data()));
+      bound_batch_ = batch;
+    }
+    return buffer_.data();
+  }
+
+  void run(int batch) override {
+    if (batch != bound_batch_) throw Error("OpenVINO: run() batch differs from the prepared input batch");
+    try {
+      request_.infer();
+      const ov::Tensor out = request_.get_output_tensor();
+      const ov::Shape shape = out.get_shape();  // a copy (see DESIGN.md): keep it before using it
+      if (shape.empty() || shape[0] != static_cast<size_t>(batch) || out.get_size() != shape[0] * num_classes_) {
+        throw Error("OpenVINO: unexpected output shape " + out.get_shape().to_string());
+      }
+      output_ = out.data<const float>();
+    } catch (const ov::Exception& e) {
+      throw Error(std::string("OpenVINO inference failed: ") + e.what());
+    }
+  }
+
+  const float* output() const override { return output_; }
+
+ private:
+  ov::InferRequest request_;
+  size_t image_elems_f_;
+  ov::Shape chw_;
+  size_t num_classes_;
+  std::vector<float> buffer_;
+  int bound_batch_ = -1;
+  const float* output_ = nullptr;
+};
+
+class OpenVINOBackend final : public Backend {
+ public:
+  OpenVINOBackend(const std::string& path, const BackendOptions& o) {
+    try {
+      ov::Core core;
+      std::shared_ptr<ov::Model> model = core.read_model(path);
+      if (model->inputs().size() != 1 || model->outputs().size() != 1) {
+        throw Error(path + ": expected one input and one output, got " + std::to_string(model->inputs().size()) +
+                    " and " + std::to_string(model->outputs().size()));
+      }
+      ov::PartialShape in = model->input().get_partial_shape();
+      if (in.rank().is_dynamic() || in.rank().get_length() != 4) {
+        throw Error(path + ": expected an NCHW input, got " + in.to_string());
+      }
+      // Fix dynamic H/W to the caller's imgsz and make the batch dynamic so any batch can run without recompiling.
+      ov::PartialShape want = in;
+      want[0] = ov::Dimension::dynamic();
+      for (int d = 2; d < 4; ++d) {
+        if (want[d].is_dynamic()) {
+          if (o.imgsz <= 0) throw Error(path + ": dynamic input size; pass the preprocessing imgsz");
+          want[d] = o.imgsz;
+        }
+      }
+      if (want != in) {
+        try {
+          model->reshape(want);
+        } catch (const ov::Exception&) {
+          want[0] = in[0];  // the graph pins its batch: keep it (static batch)
+          model->reshape(want);
+        }
+      }
+      // Host I/O in float32 whatever the model's own precision (an FP16 ONNX converts inside the graph).
+      ov::preprocess::PrePostProcessor ppp(model);
+      ppp.input().tensor().set_element_type(ov::element::f32);
+      ppp.output().tensor().set_element_type(ov::element::f32);
+      model = ppp.build();
+
+      const ov::PartialShape fixed = model->input().get_partial_shape();
+      info_.input_name = model->input().get_any_name();
+      info_.output_name = model->output().get_any_name();
+      info_.channels = static_cast<int>(fixed[1].get_length());
+      info_.height = static_cast<int>(fixed[2].get_length());
+      info_.width = static_cast<int>(fixed[3].get_length());
+      if (fixed[0].is_static()) {
+        info_.min_batch = info_.max_batch = static_cast<int>(fixed[0].get_length());
+      } else {
+        info_.min_batch = 1;
+        info_.max_batch = o.max_batch > 0 ? o.max_batch : 0;
+      }
+      const ov::PartialShape outp = model->output().get_partial_shape();
+      if (outp.rank().is_dynamic() || outp.rank().get_length() != 2 || outp[1].is_dynamic()) {
+        throw Error(path + ": expected [N, classes] logits, got " + outp.to_string());
+      }
+      info_.num_classes = static_cast<int>(outp[1].get_length());
+      info_.input_dtype = DType::Float32;
+      info_.input_memory = Memory::Host;
+
+      ov::AnyMap config{ov::hint::performance_mode(ov::hint::PerformanceMode::LATENCY)};
+      if (o.threads > 0) config.emplace(ov::inference_num_threads(o.threads));
+      compiled_ = core.compile_model(model, o.device.empty() ? "CPU" : o.device, config);
+      version_ = ov::get_openvino_version().buildNumber;
+
+      const int slots = o.num_slots > 0 ? o.num_slots : 2;
+      const ov::Shape chw{static_cast<size_t>(info_.channels), static_cast<size_t>(info_.height),
+                          static_cast<size_t>(info_.width)};
+      const size_t elems = chw[0] * chw[1] * chw[2];
+      for (int i = 0; i < slots; ++i) {
+        add_slot(std::make_unique<OpenVINOSlot>(compiled_.create_infer_request(), elems, chw, info_.num_classes));
+      }
+    } catch (const ov::Exception& e) {
+      throw Error("OpenVINO could not load " + path + ": " + e.what());
+    }
+  }
+
+  std::string name() const override { return "openvino"; }
+  std::string version() const override { return version_; }
+
+ private:
+  ov::CompiledModel compiled_;
+  std::string version_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path, const BackendOptions& options) {
+  return std::make_unique<OpenVINOBackend>(model_path, options);
+}
+
+std::string openvino_version() { return ov::get_openvino_version().buildNumber; }
+
+}  // namespace yolocls

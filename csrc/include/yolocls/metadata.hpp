@@ -1,0 +1,26 @@
+// The yolocls model metadata (JSON in ONNX metadata_props "yolocls", or the engine sidecar <engine>.json).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "yolocls/preprocess.hpp"
+
+namespace yolocls {
+
+struct ModelMetadata {
+  std::vector<std::string> names;  // indexed by class id
+  PreprocessConfig preprocess;
+  std::string model;               // e.g. "yolov5n-cls"
+  std::string json;                // the raw JSON text
+};
+
+// Parse the metadata JSON (names as a list or {"0": ...} object, imgsz as an int or [h, w], the preprocess block).
+// Throws Error naming the problem.
+ModelMetadata parse_metadata(const std::string& json);
+
+// Read a model's metadata: "<model>.json" beside the model when it exists (TensorRT engines), else for .onnx the
+// "yolocls" metadata_props entry (needs the OpenVINO backend compiled in to read ONNX). Throws Error when none.
+ModelMetadata read_metadata(const std::string& model_path);
+
+}  // namespace yolocls

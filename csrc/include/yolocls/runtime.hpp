@@ -1,0 +1,84 @@
+// yolocls::Runtime: a classifier from a model file (OpenVINO for .onnx/.xml, TensorRT for .engine/.plan), with the
+// spec'd preprocessing, softmax and top-k. No engine types appear here (pImpl).
+//
+// Thread safety: every const method may be called from several threads at once on one Runtime. Inference runs on a
+// pool of `num_requests` slots (requests/execution contexts); preprocessing uses the Runtime's own pool when free.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "yolocls/error.hpp"
+#include "yolocls/metadata.hpp"
+#include "yolocls/postprocess.hpp"
+#include "yolocls/preprocess.hpp"
+
+namespace yolocls {
+
+struct RuntimeOptions {
+  std::string backend = "auto";  // "auto" (by file extension), "openvino" or "tensorrt"
+  std::string device = "CPU";    // OpenVINO device; TensorRT uses device_id
+  int device_id = 0;
+  int threads = 0;               // inference threads (0 = the engine's default)
+  int preprocess_threads = 1;    // CPU preprocessing threads (including the caller)
+  int num_requests = 0;          // concurrent inference slots (0 = backend default)
+  int max_batch = 0;             // largest batch per inference call (0 = the model's limit)
+};
+
+// Milliseconds spent per stage by one call.
+struct Timings {
+  double preprocess_ms = 0.0;
+  double inference_ms = 0.0;
+  double postprocess_ms = 0.0;
+};
+
+class Runtime {
+ public:
+  // Model + preprocessing settings given by the caller (Python reads them from the metadata itself).
+  Runtime(const std::string& model_path, const PreprocessConfig& preprocess, const RuntimeOptions& options = {});
+  // Model whose settings and class names come from its metadata (see read_metadata).
+  explicit Runtime(const std::string& model_path, const RuntimeOptions& options = {});
+  ~Runtime();
+  Runtime(Runtime&&) noexcept;
+  Runtime& operator=(Runtime&&) noexcept;
+
+  // Top-k per image (most probable first). Images: uint8 HxWx3, see ImageView.
+  std::vector<std::vector<Classification>> classify(const ImageView* images, size_t count, int k = 5,
+                                                    Timings* timings = nullptr) const;
+  std::vector<std::vector<Classification>> classify(const std::vector<ImageView>& images, int k = 5,
+                                                    Timings* timings = nullptr) const {
+    return classify(images.data(), images.size(), k, timings);
+  }
+
+  // Logits [count, num_classes] of images (preprocess + inference) into `logits`.
+  void logits(const ImageView* images, size_t count, float* logits, Timings* timings = nullptr) const;
+
+  // Logits [batch, num_classes] of a preprocessed host NCHW float32 batch [batch, 3, imgsz, imgsz].
+  void infer(const float* input, int batch, float* logits, Timings* timings = nullptr) const;
+
+  int num_classes() const;
+  int imgsz() const;
+  int max_batch() const;  // 0 = unbounded
+  std::string backend_name() const;
+  const PreprocessConfig& preprocess_config() const;
+  const std::vector<std::string>& names() const;  // empty unless built from metadata
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// What this build contains.
+struct BuildInfo {
+  std::string version;
+  bool cuda = false, openvino = false, tensorrt = false;
+  std::string cuda_version;      // CUDA runtime the library was built with, e.g. "13.0"
+  std::string openvino_version;  // e.g. "2026.4.1-..."
+  std::string tensorrt_version;
+  std::string compiler;
+};
+BuildInfo build_info();
+
+}  // namespace yolocls

@@ -1,0 +1,30 @@
+// A tiny JSON reader (RFC 8259 subset sufficient for our own metadata: objects, arrays, strings with escapes incl.
+// \uXXXX, numbers, true/false/null). Internal; throws yolocls::Error with the byte offset on malformed input.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace yolocls {
+namespace json {
+
+struct Value {
+  enum class Type { Null, Bool, Number, String, Array, Object };
+  Type type = Type::Null;
+  bool boolean = false;
+  double number = 0.0;
+  std::string string;
+  std::vector<Value> array;
+  std::map<std::string, Value> object;
+
+  bool is_object() const { return type == Type::Object; }
+  // Member lookup; nullptr when this is not an object or the key is absent.
+  const Value* find(const std::string& key) const;
+};
+
+Value parse(const std::string& text);
+
+}  // namespace json
+}  // namespace yolocls
