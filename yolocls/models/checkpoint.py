@@ -55,10 +55,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _to_plain(obj: Any, where: str) -> Any:
     """Convert ``obj`` to types ``torch.load(weights_only=True)`` accepts; InputError naming ``where`` otherwise."""
+    if isinstance(obj, np.generic):  # before float: np.float64 subclasses float but pickles as a numpy global
+        return obj.item()
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype)):
         return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, PurePath):
