@@ -230,3 +230,15 @@ def test_tiny_variant():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "efficientnet_b0", "efficientnet_b3"])
+def test_flops_reproduce_readme_for_baselines(name):
+    # YOLOv5 counted torchvision models unfused (BN included, SiLU/Sigmoid free); same hooks, same rounding
+    if name not in list_models():
+        pytest.skip(f"{name} is not registered")
+    with torch.device("meta"):
+        model = create_model(name)
+    info = model_info(model, imgsz=224)
+    assert round(info["gflops"], 1) == get_entry(name).published["flops_b"]
+    assert info["gflops_true"] < info["gflops"]
