@@ -44,6 +44,7 @@ class ExportResult:
         verification: agreement with PyTorch (``None`` with ``verify=False``).
         seconds: wall time of the whole export, in seconds.
         size_bytes: file size.
+        timings: seconds per stage (prepare, trace, simplify, fp16, verify, write).
     """
 
     path: Path
@@ -56,6 +57,7 @@ class ExportResult:
     opset: int
     size_bytes: int
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def size_mb(self) -> float:
@@ -290,6 +292,7 @@ def export_onnx(
     if path.suffix.lower() != ".onnx":
         raise InputError(f"ONNX output path must end in .onnx, got {path}")
 
+    t_prep = time.perf_counter()
     net = _prepare(model)
     size = imgsz
     if size is None:
@@ -299,14 +302,18 @@ def export_onnx(
     num_classes = probe_classifier(net, size, batch=max(batch_size, 2) if dynamic else batch_size)
     meta = build_metadata(model, num_classes, size, names, preprocess, model_name, dynamic, batch_size, half)
 
+    timings: dict[str, float] = {"prepare": time.perf_counter() - t_prep}
+    t = time.perf_counter()
     data = _torch_export(net, torch.zeros(batch_size, 3, size, size), opset, dynamic)
     proto = onnx.load_from_string(data)
+    timings["trace"] = time.perf_counter() - t
     notes: list[str] = []
     nodes_before = nodes_after = len(proto.graph.node)
     simplified = False
     if simplify:
         from yolocls.export.simplify import simplify_onnx
 
+        t = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = simplify_onnx(proto)
@@ -314,10 +321,13 @@ def export_onnx(
         for n in notes:
             warnings.warn(n, stacklevel=2)
         proto, nodes_before, nodes_after, simplified = res.model, res.nodes_before, res.nodes_after, res.simplified
+        timings["simplify"] = time.perf_counter() - t
     if half:
         from yolocls.export.fp16 import convert_to_fp16
 
+        t = time.perf_counter()
         proto = convert_to_fp16(proto)
+        timings["fp16"] = time.perf_counter() - t
     write_metadata(proto, meta)
     proto.producer_name = "yolocls"
     proto.doc_string = f"yolocls {meta.model} classifier, {meta.num_classes} classes, {size}x{size}"
@@ -333,12 +343,16 @@ def export_onnx(
     if verify:
         from yolocls.export.verify import verify_onnx
 
+        t = time.perf_counter()
         report = verify_onnx(blob, model, meta.preprocess, images=images, half=half, dynamic=dynamic,
                              batch_size=batch_size, input_name=INPUT_NAME)
+        timings["verify"] = time.perf_counter() - t
 
     from yolocls.utils.files import atomic_write_bytes
 
+    t = time.perf_counter()
     atomic_write_bytes(path, blob)
+    timings["write"] = time.perf_counter() - t
     return ExportResult(path=path, metadata=meta, nodes_before=nodes_before, nodes_after=nodes_after,
                         simplified=simplified, verification=report, seconds=time.perf_counter() - t0, opset=opset,
-                        size_bytes=len(blob), warnings=notes)
+                        size_bytes=len(blob), warnings=notes, timings=timings)
