@@ -118,7 +118,8 @@ def save_checkpoint(
     from yolocls import __version__
 
     model = _unwrap(model)
-    if not callable(getattr(model, "config", None)):
+    config_fn = getattr(model, "config", None)
+    if not callable(config_fn):
         raise InputError(f"save_checkpoint needs a yolocls zoo model (with config()), got {type(model).__name__}")
     if any(getattr(m, "is_fused", False) for m in model.modules()):
         raise InputError(
@@ -129,7 +130,7 @@ def save_checkpoint(
     ckpt = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": _to_plain(model.config(), "config"),
+        "config": _to_plain(config_fn(), "config"),
         "state_dict": dict(model.state_dict()),
         "ema_state_dict": _state(ema, "ema"),
         "names": names,
@@ -225,6 +226,8 @@ def model_from_checkpoint(ckpt: Mapping[str, Any], use_ema: bool = True) -> Any:
 
     cfg = ckpt.get("config") or {}
     name, nc, kwargs = cfg.get("name"), cfg.get("num_classes"), cfg.get("kwargs") or {}
+    if not isinstance(nc, int):
+        raise CheckpointError(f"checkpoint config has no valid num_classes ({nc!r})")
     names = ckpt.get("names") or None
     if names is not None and len(names) != nc:
         names = None

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-_Rule = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
+_Rule = Callable[[Any, torch.Tensor, torch.Tensor], float]
 
 
 def _prod(xs: Any) -> float:
@@ -29,50 +29,50 @@ def _prod(xs: Any) -> float:
 
 
 # --- thop 0.1.1's rules, re-expressed (MACs per call, batch included) --------------------------------------------
-def _thop_conv(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_conv(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     # thop: output numel * (in_channels // groups) * prod(kernel); the bias is not counted
-    return y.numel() * (x.shape[1] // m.groups) * _prod(m.weight.shape[2:])  # type: ignore[operator,union-attr]
+    return y.numel() * (x.shape[1] // m.groups) * _prod(m.weight.shape[2:])
 
 
-def _thop_norm(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_norm(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     flops = 2.0 * x.numel()
     if getattr(m, "affine", False) or getattr(m, "elementwise_affine", False):
         flops *= 2
     return flops
 
 
-def _thop_zero(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_zero(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     return 0.0
 
 
-def _thop_numel_in(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_numel_in(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(x.numel())
 
 
-def _thop_prelu(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_prelu(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     return 0.0 if m.training else float(x.numel())
 
 
-def _thop_softmax(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    nf = x.shape[m.dim if m.dim is not None else -1]  # type: ignore[attr-defined]
+def _thop_softmax(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
+    nf = x.shape[m.dim if m.dim is not None else -1]
     return float((x.numel() // nf) * (3 * nf - 1))
 
 
-def _thop_avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_avgpool(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(y.numel())
 
 
-def _thop_adaptive_avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _thop_adaptive_avgpool(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     kernel = _prod(x.shape[2:]) / _prod(y.shape[2:])
     return float(int((kernel + 1) * y.numel()))
 
 
-def _thop_linear(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float(m.in_features * y.numel())  # type: ignore[operator]
+def _thop_linear(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(m.in_features * y.numel())
 
 
-def _thop_upsample(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    per = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}.get(m.mode, 0)  # type: ignore[attr-defined]
+def _thop_upsample(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
+    per = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}.get(m.mode, 0)
     return float(y.numel() * per)
 
 
@@ -117,7 +117,7 @@ THOP_RULES: dict[type[nn.Module], _Rule] = {
 # Modules thop has no rule for (SiLU, Sigmoid, Hardswish, Identity, ...) count zero, as in thop.
 
 
-def _true_macs(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _true_macs(m: Any, x: torch.Tensor, y: torch.Tensor) -> float:
     if isinstance(m, nn.modules.conv._ConvTransposeNd):
         return x.numel() * (m.out_channels // m.groups) * _prod(m.kernel_size)
     if isinstance(m, nn.modules.conv._ConvNd):
@@ -198,8 +198,9 @@ def model_info(model: nn.Module, imgsz: int = 224, fuse: bool = True) -> dict[st
     c = _input_channels(m)
     stride = max(int(getattr(m, "stride", 32) or 32), 32)
     true_macs = count_macs(m, torch.zeros(1, c, imgsz, imgsz, device=device, dtype=dtype), style="true")
-    if fuse and callable(getattr(m, "fuse", None)):
-        m.fuse()
+    fuse_fn = getattr(m, "fuse", None)
+    if fuse and callable(fuse_fn):
+        fuse_fn()
     thop_macs = count_macs(m, torch.zeros(1, c, stride, stride, device=device, dtype=dtype), style="thop")
     return {
         "params": int(params),

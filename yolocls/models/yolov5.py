@@ -87,8 +87,8 @@ class YOLOv5ClassificationModel(ClassifierBase):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """x[N,3,H,W] -> feature map [N, C, H/32, W/32] (output of backbone layer 8)."""
-        for m in self.model[:-1]:
-            x = m(x)
+        for i in range(len(self.model) - 1):
+            x = self.model[i](x)
         return x
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:

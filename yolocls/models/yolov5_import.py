@@ -310,14 +310,15 @@ def _infer_size(sd: dict[str, torch.Tensor], src: str) -> tuple[str, int]:
 
 def _names(model_obj: PickledObject, nc: int) -> list[str]:
     names = model_obj.attrs.get("names")
+    out: list[str] = []
     if isinstance(names, dict):
         try:
-            names = [str(names[k]) for k in sorted(names, key=int)]
+            out = [str(names[k]) for k in sorted(names, key=int)]
         except (TypeError, ValueError):
-            names = [str(v) for v in names.values()]
-    if isinstance(names, (list, tuple)) and len(names) == nc:
-        return [str(n) for n in names]
-    return [str(i) for i in range(nc)]
+            out = [str(v) for v in names.values()]
+    elif isinstance(names, (list, tuple)):
+        out = [str(n) for n in names]
+    return out if len(out) == nc else [str(i) for i in range(nc)]
 
 
 def _to_floats(v: Any) -> tuple[float, ...] | None:
@@ -340,7 +341,9 @@ def preprocess_from_transforms(transforms: Any, default_imgsz: int = 224) -> Pre
     YOLOv5's CenterCrop (square centre crop + resize) is our ``center``; LetterBox is ``letterbox``; mean/std come
     from Normalize. The input channel order is RGB (YOLOv5's ToTensor flips BGR to RGB).
     """
-    imgsz, crop, mean, std = default_imgsz, "center", IMAGENET_MEAN, IMAGENET_STD
+    imgsz, crop = default_imgsz, "center"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     items = transforms.attrs.get("transforms") if isinstance(transforms, PickledObject) else None
     for t in items if isinstance(items, (list, tuple)) else []:
         if not isinstance(t, PickledObject):
@@ -353,7 +356,7 @@ def preprocess_from_transforms(transforms: Any, default_imgsz: int = 224) -> Pre
         elif kind == "Normalize":
             mean = _to_floats(a.get("mean")) or mean
             std = _to_floats(a.get("std")) or std
-    return PreprocessConfig(imgsz=imgsz, crop=crop, mean=mean, std=std)
+    return PreprocessConfig(imgsz=imgsz, crop=crop, mean=mean, std=std)  # type: ignore[arg-type]  # len 3 checked
 
 
 def import_yolov5_checkpoint(path: str | os.PathLike[str]) -> Any:
