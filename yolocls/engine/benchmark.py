@@ -1,0 +1,452 @@
+"""Latency benchmark of zoo models / weight files on every backend this machine can run.
+
+Each (model, backend, batch) row times ``Backend.predict`` -- the product's own path from uint8 1280x720 BGR
+frames to top-5 -- per stage (preprocess, inference, postprocess, from ``Backend.timings``) and end to end.
+Exports a backend needs (ONNX, TensorRT engines) are made on the fly and cached by a hash of the source
+weights, so a second run starts measuring at once. Backends that cannot run here become ``skipped`` rows with
+the reason, never an error.
+
+Use :func:`run_benchmark` (or :func:`iter_benchmark` to show progress) and render with
+:mod:`yolocls.engine.bench_report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolocls.engine.bench_report import NOT_AVAILABLE, images_per_second, latency_stats, new_report
+from yolocls.errors import InputError, YoloclsError
+
+BACKEND_ORDER = ("torch", "onnxruntime", "openvino", "tensorrt")
+FRAME_HW = (720, 1280)  # a 720p camera frame
+EXCLUDED_FROM_ALL = ("tiny",)  # model families left out of --models all (test-only)
+
+
+@dataclass
+class BenchmarkSettings:
+    """What to measure.
+
+    Attributes:
+        imgsz: model input side in pixels.
+        batches: batch sizes (frames per ``predict`` call).
+        backends: backend names, in :data:`BACKEND_ORDER` order when printed.
+        runs: timed ``predict`` calls per row at most (the time budget may stop earlier).
+        warmup: untimed calls first (also capped at a quarter of the time budget).
+        threads: CPU inference threads for ONNX Runtime / OpenVINO / torch (None: each library's default).
+        device: ``cpu`` or a CUDA device (``0``) for torch / ONNX Runtime; TensorRT always uses the GPU.
+        time_budget_s: seconds of timed runs per row before it stops (at least ``min_runs`` runs).
+        min_runs: timed runs a row always gets.
+        cache_dir: where exports are cached (default ``$YOLOCLS_CACHE`` or ``~/.cache/yolocls/bench``).
+        frame_hw: (height, width) of the synthetic BGR frames.
+        seed: seed for random-init zoo weights and the frames (weights matter for the cache key only).
+    """
+
+    imgsz: int = 224
+    batches: tuple[int, ...] = (1,)
+    backends: tuple[str, ...] = BACKEND_ORDER
+    runs: int = 200
+    warmup: int = 20
+    threads: int | None = None
+    device: str = "cpu"
+    time_budget_s: float = 8.0
+    min_runs: int = 5
+    cache_dir: str | None = None
+    frame_hw: tuple[int, int] = FRAME_HW
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def positive(name: str, v: Any) -> None:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
+
+        positive("imgsz", self.imgsz)
+        positive("runs", self.runs)
+        positive("min_runs", self.min_runs)
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise InputError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+        if self.threads is not None:
+            positive("threads", self.threads)
+        self.batches = tuple(int(b) for b in self.batches)
+        if not self.batches:
+            raise InputError("give at least one batch size, e.g. --batch 1")
+        for b in self.batches:
+            positive("batch", b)
+        self.backends = tuple(parse_backends(",".join(self.backends)))
+        if not self.time_budget_s > 0:
+            raise InputError(f"time budget must be > 0 seconds, got {self.time_budget_s!r}")
+        self.device = str(self.device).strip().lower() or "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["frame"] = f"{self.frame_hw[1]}x{self.frame_hw[0]} uint8 BGR"
+        d["cache_dir"] = str(cache_dir(self.cache_dir))
+        return d
+
+
+def parse_backends(text: str) -> list[str]:
+    """``"torch,onnxruntime"`` -> names (``all`` = every backend); unknown names raise InputError."""
+    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    if not names or names == ["all"]:
+        return list(BACKEND_ORDER)
+    aliases = {"ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino", "trt": "tensorrt", "pytorch": "torch"}
+    out = []
+    for n in names:
+        n = aliases.get(n, n)
+        if n not in BACKEND_ORDER:
+            raise InputError(f"unknown backend {n!r}; choose from {', '.join(BACKEND_ORDER)}")
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"1,8"`` -> (1, 8); raises InputError on anything but positive integers."""
+    try:
+        out = tuple(int(t) for t in str(text).split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"batch sizes must be comma-separated positive integers, got {text!r}") from None
+    if not out or any(b < 1 for b in out):
+        raise InputError(f"batch sizes must be comma-separated positive integers, got {text!r}")
+    return out
+
+
+def resolve_models(models: Sequence[str]) -> list[str]:
+    """Expand ``all`` (every zoo model except test-only ones) and comma lists; unknown names raise."""
+    from yolocls.models import get_entry, list_models
+
+    out: list[str] = []
+    for item in models:
+        for name in (t.strip() for t in str(item).split(",")):
+            if not name:
+                continue
+            names = ([n for n in list_models() if get_entry(n).family not in EXCLUDED_FROM_ALL]
+                     if name.lower() == "all" else [get_entry(name).name])
+            out += [n for n in names if n not in out]
+    return out
+
+
+def cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The export cache folder: ``path``, else ``$YOLOCLS_CACHE/bench``, else ``~/.cache/yolocls/bench``."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get("YOLOCLS_CACHE")
+    return Path(env).expanduser() / "bench" if env else Path.home() / ".cache" / "yolocls" / "bench"
+
+
+def make_frames(n: int, height: int = FRAME_HW[0], width: int = FRAME_HW[1], seed: int = 0) -> list[np.ndarray]:
+    """``n`` distinct uint8 ``height x width x 3`` BGR frames (smooth gradients plus noise, like a camera)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for i in range(n):
+        base = np.stack([(xx * (0.1 + 0.05 * c) + yy * 0.07 + 40 * i + 60 * c) % 256 for c in range(3)], axis=2)
+        noise = rng.normal(0, 12, size=(height, width, 3)).astype(np.float32)
+        frames.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+    return frames
+
+
+# ----------------------------------------------------------------------------------------------- sources
+@dataclass
+class ModelSource:
+    """A model to benchmark: a zoo model (random weights, seeded) or a weight file."""
+
+    name: str
+    digest: str  # sha256 of the weights: the export cache key
+    module: Any = None  # torch nn.Module in eval mode (None for an .onnx source)
+    onnx_path: Path | None = None  # set for an .onnx source
+    params_m: float | None = None
+    gflops: float | None = None
+    gflops_true: float | None = None
+    published: dict[str, Any] = field(default_factory=dict)
+
+
+def _digest_module(module: Any) -> str:
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _with_cost(src: ModelSource, imgsz: int) -> ModelSource:
+    from yolocls.models.flops import model_info
+
+    info = model_info(src.module, imgsz=imgsz)
+    src.params_m = info["params"] / 1e6
+    src.gflops = float(info["gflops"])
+    src.gflops_true = float(info["gflops_true"])
+    return src
+
+
+def zoo_source(name: str, imgsz: int = 224, seed: int = 0) -> ModelSource:
+    """A zoo model with seeded random weights (fine for speed), with params and FLOPs at ``imgsz``."""
+    import torch
+
+    from yolocls.models import create_model, get_entry
+
+    entry = get_entry(name)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        module = create_model(entry.name).eval()
+    src = ModelSource(name=entry.name, digest=_digest_module(module), module=module,
+                      published={k: v for k, v in entry.published.items() if k != "source"})
+    return _with_cost(src, imgsz)
+
+
+def file_source(path: str | os.PathLike[str], imgsz: int = 224) -> ModelSource:
+    """A ``.pt`` checkpoint or an ``.onnx`` export to benchmark (an ONNX file cannot run on ``torch``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        from yolocls.models import load_model
+
+        module = load_model(str(path), device="cpu").float().eval()
+        src = ModelSource(name=str(getattr(module, "model_name", None) or path.stem), digest=_digest_file(path),
+                          module=module)
+        return _with_cost(src, imgsz)
+    if suffix == ".onnx":
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        params = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
+        return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params / 1e6)
+    raise InputError(f"--weights must be a .pt checkpoint or an .onnx export, got {path.name!r}")
+
+
+# ----------------------------------------------------------------------------------------------- exports
+def onnx_for(src: ModelSource, imgsz: int, cache: Path) -> Path:
+    """The source's ONNX export at ``imgsz`` (dynamic batch, simplified), made once and cached by weight hash."""
+    if src.onnx_path is not None:
+        return src.onnx_path
+    from yolocls import __version__
+    from yolocls.export.onnx import export_onnx
+
+    key = hashlib.sha256(f"{src.digest}|{imgsz}|opset17|dynamic|{__version__}".encode()).hexdigest()[:16]
+    path = cache / f"{src.name}-{imgsz}-{key}.onnx"
+    if not path.is_file():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation/simplifier chatter is not a result
+            export_onnx(src.module, path, imgsz=imgsz, dynamic=True, simplify=True, verify=False,
+                        model_name=src.name)
+    return path
+
+
+def engine_for(onnx_path: Path, max_batch: int, cache: Path) -> Path:
+    """A TensorRT FP16 engine for ``onnx_path`` (batch 1..max_batch), cached per ONNX file, TensorRT and GPU."""
+    from yolocls.export.tensorrt import build_engine
+
+    trt_ver, gpu = "native", "gpu"
+    try:
+        import tensorrt
+
+        trt_ver = tensorrt.__version__
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else gpu
+    except Exception:  # noqa: BLE001 - only part of a cache key
+        pass
+    key = hashlib.sha256(f"{onnx_path.name}|{max_batch}|{trt_ver}|{gpu}|fp16".encode()).hexdigest()[:16]
+    path = cache / f"{onnx_path.stem}-b{max_batch}-{key}.engine"
+    if not (path.is_file() and Path(str(path) + ".json").is_file()):
+        build_engine(onnx_path, output=path, fp16=True, min_batch=1, opt_batch=max_batch, max_batch=max_batch,
+                     progress=False)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- backends
+def _is_cpu(device: str) -> bool:
+    return str(device).strip().lower() == "cpu"
+
+
+def skip_reason(backend: str, device: str = "cpu", src: ModelSource | None = None) -> str | None:
+    """Why ``backend`` cannot be measured here on ``device`` (None when it can)."""
+    from yolocls.runtime import available_backends
+
+    avail = available_backends()
+    if backend == "torch" and src is not None and src.module is None:
+        return "needs a .pt checkpoint or a zoo model (the source is an ONNX file)"
+    if backend not in avail:
+        if backend == "tensorrt":
+            return f"{NOT_AVAILABLE} (no TensorRT library, or the extension was built without it)"
+        if backend == "openvino":
+            from yolocls import _native
+
+            why = getattr(_native, "_IMPORT_ERROR", None)
+            return (f"{NOT_AVAILABLE} (the compiled extension with OpenVINO is not importable"
+                    f"{': ' + str(why) if why else ''})")
+        return f"{NOT_AVAILABLE} (pip install {backend})"
+    if backend == "openvino" and not _is_cpu(device):
+        return "runs on the CPU only; benchmark it with --device cpu"
+    if backend == "tensorrt" or not _is_cpu(device):
+        try:
+            import torch
+
+            has_gpu = torch.cuda.is_available()
+        except Exception:  # noqa: BLE001
+            has_gpu = False
+        if backend == "tensorrt" and not has_gpu:
+            return f"{NOT_AVAILABLE} (no NVIDIA GPU)"
+        if backend != "tensorrt" and not has_gpu:
+            return f"device {device!r} is not available here (no CUDA GPU); use --device cpu"
+    if backend == "onnxruntime" and not _is_cpu(device):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "the GPU needs onnxruntime-gpu (CUDAExecutionProvider); pip install onnxruntime-gpu"
+    return None
+
+
+def row_device(backend: str, device: str) -> str:
+    """Where the backend runs: TensorRT on the GPU, OpenVINO on the CPU, the others on ``device``."""
+    if backend == "tensorrt":
+        return "0" if _is_cpu(device) else device
+    return "cpu" if backend == "openvino" else device
+
+
+def open_backend(backend: str, src: ModelSource, settings: BenchmarkSettings, cache: Path) -> Any:
+    """A :class:`yolocls.runtime.Backend` for ``src`` on ``backend``, exporting what it needs first."""
+    from yolocls.runtime import load
+
+    if backend == "torch":
+        import torch
+
+        from yolocls.runtime.torch_backend import TorchBackend
+
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        return TorchBackend(src.module, device=settings.device)
+    onnx_path = onnx_for(src, settings.imgsz, cache)
+    if backend == "tensorrt":
+        return load(engine_for(onnx_path, max(settings.batches), cache), backend="tensorrt")
+    return load(onnx_path, backend=backend, device=row_device(backend, settings.device), threads=settings.threads)
+
+
+def measure(backend: Any, frames: Sequence[np.ndarray], runs: int, warmup: int, time_budget_s: float,
+            min_runs: int = 5) -> dict[str, Any]:
+    """Time ``backend.predict(frames, topk_k=5)``.
+
+    Returns ``stages`` (latency stats per stage, ms per call), ``runs`` (timed calls) and ``budget_hit``
+    (stopped by the time budget before ``runs``). Warmup stops after a quarter of the budget.
+    """
+    frames = list(frames)
+    t_end = time.perf_counter() + time_budget_s / 4
+    for i in range(warmup):
+        backend.predict(frames, topk_k=5)
+        if i >= 1 and time.perf_counter() > t_end:
+            break
+    samples: dict[str, list[float]] = {s: [] for s in ("preprocess", "inference", "postprocess", "end_to_end")}
+    t_end = time.perf_counter() + time_budget_s
+    budget_hit = False
+    for i in range(runs):
+        t0 = time.perf_counter()
+        backend.predict(frames, topk_k=5)
+        t1 = time.perf_counter()
+        samples["end_to_end"].append((t1 - t0) * 1e3)
+        for stage in ("preprocess", "inference", "postprocess"):
+            if stage in backend.timings:
+                samples[stage].append(float(backend.timings[stage]))
+        if i + 1 >= min_runs and t1 > t_end and i + 1 < runs:
+            budget_hit = True
+            break
+    return {"stages": {k: latency_stats(v) for k, v in samples.items() if v},
+            "runs": len(samples["end_to_end"]), "budget_hit": budget_hit}
+
+
+def _base_row(src: ModelSource, backend: str, settings: BenchmarkSettings, batch: int) -> dict[str, Any]:
+    return {"model": src.name, "backend": backend, "device": row_device(backend, settings.device), "batch": batch,
+            "imgsz": settings.imgsz, "params_m": src.params_m, "gflops": src.gflops, "gflops_true": src.gflops_true,
+            "published": dict(src.published), "status": "ok", "reason": None, "runs": 0,
+            "warmup": settings.warmup, "budget_hit": False, "stages": {}, "images_per_s": float("nan")}
+
+
+def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequence[np.ndarray]
+                     ) -> Iterator[dict[str, Any]]:
+    """Rows for one source: every backend x batch, skipped/failed ones with the reason."""
+    cache = cache_dir(settings.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    for backend in settings.backends:
+        reason = skip_reason(backend, settings.device, src)
+        if reason is not None:
+            for b in settings.batches:
+                yield {**_base_row(src, backend, settings, b), "status": "skipped", "reason": reason}
+            continue
+        try:
+            bk = open_backend(backend, src, settings, cache)
+        except YoloclsError as e:
+            for b in settings.batches:
+                yield {**_base_row(src, backend, settings, b), "status": "failed", "reason": str(e)}
+            continue
+        try:
+            for b in settings.batches:
+                row = _base_row(src, backend, settings, b)
+                try:
+                    res = measure(bk, frames[:b], settings.runs, settings.warmup, settings.time_budget_s,
+                                  settings.min_runs)
+                except YoloclsError as e:
+                    yield {**row, "status": "failed", "reason": str(e)}
+                    continue
+                row.update(res)
+                row["images_per_s"] = images_per_second(res["stages"]["end_to_end"]["median_ms"], b)
+                yield row
+        finally:
+            bk.close()
+
+
+def iter_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLike[str]] = (),
+                   settings: BenchmarkSettings | None = None,
+                   on_model: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Benchmark rows one at a time (for progress bars); see :func:`run_benchmark`."""
+    settings = settings or BenchmarkSettings()
+    names = resolve_models(models)
+    if not names and not weights:
+        raise InputError("nothing to benchmark: give --model NAME, --models a,b|all or --weights FILE")
+    frames = make_frames(max(settings.batches), *settings.frame_hw, seed=settings.seed)
+    for item in [*names, *[Path(w) for w in weights]]:
+        if on_model is not None:
+            on_model(str(item))
+        src = file_source(item, settings.imgsz) if isinstance(item, Path) else zoo_source(item, settings.imgsz,
+                                                                                          settings.seed)
+        yield from iter_source_rows(src, settings, frames)
+        src.module = None  # free the big models as we go
+
+
+def run_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLike[str]] = (),
+                  settings: BenchmarkSettings | None = None) -> dict[str, Any]:
+    """Measure every (model, backend, batch) and return the report dict (see :mod:`.bench_report`).
+
+    Args:
+        models: zoo names, comma lists or ``all``.
+        weights: ``.pt`` / ``.onnx`` files.
+        settings: :class:`BenchmarkSettings` (defaults: 224 px, batch 1, every backend, CPU).
+    """
+    settings = settings or BenchmarkSettings()
+    rows = list(iter_benchmark(models, weights, settings))
+    return new_report(settings.to_dict(), rows)
+
+
+def expected_rows(models: Sequence[str], weights: Sequence[Any], settings: BenchmarkSettings) -> int:
+    """How many rows :func:`iter_benchmark` yields (for a progress bar's total)."""
+    return (len(resolve_models(models)) + len(weights)) * len(settings.backends) * len(settings.batches)
