@@ -475,13 +475,20 @@ def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, fixtures_dir: Pa
     (["--weights", "tiny-cls", "--include", "onnx,coreml"], "unknown export format 'coreml'"),
     (["--weights", "tiny-cls", "--opset", "99"], "opset must be an integer from"),
     (["--weights", "tiny-cls", "--output", "x.pt"], "--output must end in .onnx"),
-    (["--weights", "tiny-cls", "--include", "engine"], "yolocls build-engine"),
+    (["--weights", "tiny-cls", "--include", "onnx,engine"], "TensorRT is not installed"),
 ])
-def test_cli_export_user_errors_exit_2(args: list[str], message: str) -> None:
+def test_cli_export_user_errors_exit_2(args: list[str], message: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from yolocls.cli.app import app
+    from yolocls.runtime.tensorrt_python import tensorrt_available
+
+    if "engine" in args[-1] and tensorrt_available():
+        pytest.skip("TensorRT is installed here")
+    monkeypatch.chdir(tmp_path)
 
     r = CliRunner().invoke(app, ["export", *args])
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+    assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 @pytest.mark.slow

@@ -55,7 +55,8 @@ def _image_list(images: Path | None) -> list[Path] | None:
 def export(
     weights: Annotated[str, typer.Option("--weights", help="Checkpoint (.pt, ours or an official YOLOv5 *-cls.pt), "
                                                            "or a zoo model name for random weights.")],
-    include: Annotated[str, typer.Option("--include", help="Comma-separated formats: onnx, triton, engine.")
+    include: Annotated[str, typer.Option("--include", help="Comma-separated formats: onnx, triton, engine "
+                                                           "(engine: TensorRT on this GPU; triton then serves it).")
                        ] = "onnx",
     imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
                                               help="Input size in px (default: the model's).")] = None,
@@ -73,11 +74,12 @@ def export(
                                                                           "weights).")] = None,
     triton_repo: Annotated[Path | None, typer.Option("--triton-repo", help="Triton model repository folder "
                                                      "(default: <output folder>/triton).")] = None,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Triton max_batch_size.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="Export runs on the CPU; a GPU is only for engines.")
-                      ] = "cpu",
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Triton max_batch_size and the engine's "
+                                                                      "largest batch.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="ONNX export always traces on the CPU in fp32; engines "
+                                                         "build on the current GPU.")] = "cpu",
 ) -> None:
-    """Export a classifier to ONNX (with metadata, verified against PyTorch) and optionally a Triton repository."""
+    """Export a classifier to ONNX (with metadata, verified against PyTorch), a TensorRT engine, a Triton repository."""
     from yolocls.errors import InputError
     from yolocls.export.formats import parse_include
     from yolocls.export.onnx import check_opset
@@ -85,9 +87,10 @@ def export(
     formats = parse_include(include)
     check_opset(opset)
     names = [f.name for f in formats]
-    if "engine" in names:
-        raise InputError("TensorRT engines are built on the target GPU: export onnx here, then run "
-                         "`yolocls build-engine --onnx <model.onnx>` there")
+    if "engine" in names:  # fail before the ONNX export when TensorRT cannot run here
+        from yolocls.runtime.tensorrt_python import import_tensorrt
+
+        import_tensorrt()
     if str(device).strip().lower() != "cpu":
         from yolocls.utils.torch_utils import select_device
 
@@ -111,6 +114,14 @@ def export(
     rows = [(str(res.path), f"{res.size_mb:.2f}", f"{res.nodes_before} -> {res.nodes_after}",
              f"{res.verification.max_abs_diff:.2e}" if res.verification else "-",
              f"{res.verification.top1_agreement:.0%}" if res.verification else "-", f"{res.seconds:.1f}")]
+    engine_path = None
+    if "engine" in names:
+        from yolocls.export.tensorrt import build_engine
+
+        er = build_engine(res.path, output=res.path.with_suffix(".engine"), fp16=half,
+                          max_batch=max_batch if dynamic else None)
+        engine_path = er.engine
+        rows.append((str(er.engine), f"{er.size_bytes / 1e6:.2f}", "-", "-", "-", f"{er.build_seconds:.1f}"))
     if "triton" in names:
         import time
 
@@ -118,7 +129,8 @@ def export(
 
         t0 = time.perf_counter()
         repo = triton_repo or res.path.parent / "triton"
-        tr = export_triton(res.path, repo, max_batch=max_batch)
+        # With an engine, the repository serves it (tensorrt_plan); otherwise the ONNX file (onnxruntime_onnx).
+        tr = export_triton(engine_path or res.path, repo, max_batch=max_batch)
         size = sum(p.stat().st_size for p in tr.model_dir.rglob("*") if p.is_file()) / 1e6
         rows.append((str(tr.model_dir) + "/", f"{size:.2f}", "-", "-", "-", f"{time.perf_counter() - t0:.1f}"))
 

@@ -76,8 +76,14 @@ def _is_available(name: str) -> bool:
     if name == "openvino":
         return _native_built_with("openvino") and _has_module("yolocls.runtime.openvino_backend")
     if name == "tensorrt":
-        return _has_module("yolocls.runtime.tensorrt_backend") and (
-            _has_module("tensorrt") or _native_built_with("tensorrt"))
+        if not _has_module("yolocls.runtime.tensorrt_backend"):
+            return False
+        if _native_built_with("tensorrt"):
+            return True
+        # find_spec("tensorrt") is not enough: tensorrt-stubs installs a bare namespace folder of that name.
+        from yolocls.runtime.tensorrt_python import tensorrt_available
+
+        return bool(tensorrt_available())
     return False
 
 
@@ -178,7 +184,7 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         _require("tensorrt")
         from yolocls.runtime.tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(path)
+        return TensorRTBackend(path, metadata=metadata)
     # .onnx
     if backend is None:
         auto = "openvino" if _is_cpu(device) and _is_available("openvino") else "onnxruntime"
