@@ -451,3 +451,56 @@ def test_fp16_engine_and_mismatch(tmp_path: Path) -> None:
     result.sidecar.write_text(json.dumps(d))
     with pytest.raises(EngineMismatchError, match="rebuild"):
         TensorRTBackend(result.engine, impl="python")
+
+
+# --------------------------------------------------------------------------------------------- C++ sidecar check
+
+CPP_SIDECAR_TEST = r"""
+#include "backends/tensorrt_backend.hpp"
+#include <cstdio>
+#include <string>
+using namespace yolocls;
+static int expect_error(const json::Value& v, const char* trt, const char* gpu, const char* cc, const char* needle) {
+  try {
+    trt_detail::check_sidecar(v, "m.engine.json", "m.engine", trt, gpu, cc);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(needle) != std::string::npos) return 0;
+    std::printf("wrong message: %s\n", e.what());
+    return 1;
+  }
+  std::printf("no error for %s %s %s\n", trt, gpu, cc);
+  return 1;
+}
+int main() {
+  const json::Value ok = json::parse(R"({"names": ["a"], "imgsz": [32, 32], "tensorrt_version": "10.3.0.26",
+                                         "gpu_name": "NVIDIA Orin", "compute_capability": "8.7"})");
+  trt_detail::check_sidecar(ok, "m.engine.json", "m.engine", "10.3.0", "orin", "8.7");  // must not throw
+  int bad = 0;
+  bad += trt_detail::version_prefix("10.3.0.26") != "10.3.0";
+  bad += trt_detail::version_prefix("11") != "11.0.0";
+  bad += trt_detail::normalize_gpu_name("  NVIDIA  GeForce RTX 3090 ") != "geforce rtx 3090";
+  bad += expect_error(ok, "10.4.0", "Orin", "8.7", "built with TensorRT 10.3.0.26 but TensorRT 10.4.0");
+  bad += expect_error(ok, "10.3.0", "NVIDIA H100 80GB HBM3", "9.0", "built for NVIDIA Orin (compute capability 8.7)");
+  bad += expect_error(json::parse(R"({"names": ["a"]})"), "10.3.0", "Orin", "8.7", "lacks 'tensorrt_version'");
+  std::printf("%s\n", bad ? "FAILED" : "OK");
+  return bad;
+}
+"""
+
+
+def test_cpp_sidecar_check(tmp_path: Path) -> None:
+    """The C++ backend's sidecar check (header-only, no TensorRT needed) compiled and run against the real JSON reader."""
+    import shutil
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "sidecar_check.cpp"
+    src.write_text(CPP_SIDECAR_TEST)
+    exe = tmp_path / "sidecar_check"
+    subprocess.run([cxx, "-std=c++17", "-O0", "-Wall", "-Wextra", "-Werror", f"-I{root / 'csrc'}",
+                    f"-I{root / 'csrc' / 'include'}", str(src), str(root / "csrc" / "runtime" / "json.cpp"),
+                    "-o", str(exe)], check=True, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip().endswith("OK"), run.stdout + run.stderr
