@@ -219,6 +219,26 @@ def test_official_checkpoint_through_load_model(fixtures_dir):
         assert _rel_err(model(ref["input"]), ref["logits"]) < 1e-3
 
 
+def test_restricted_load_rebuilds_tensors_exactly(tmp_path):
+    base = torch.arange(20, dtype=torch.float32)
+    obj = {
+        "f32": torch.randn(3, 4),
+        "bf16": torch.ones(2, dtype=torch.bfloat16),
+        "i64": torch.tensor([1, -2], dtype=torch.int64),
+        "param": nn.Parameter(torch.randn(2, 2)),
+        "view": base[5:15].view(2, 5)[:, 1:],  # offset + non-contiguous stride into a shared storage
+        "base": base,
+        "bool": torch.tensor([True, False]),
+        "scalar": torch.tensor(3.5),
+        "empty": torch.empty(0, 3),
+    }
+    torch.save(obj, tmp_path / "t.pt")
+    out = restricted_load(tmp_path / "t.pt")
+    for k, v in obj.items():
+        assert out[k].dtype == v.dtype and torch.equal(out[k], v.detach()), k
+    assert out["view"].data_ptr() - out["base"].data_ptr() == 6 * 4  # still one storage
+
+
 def test_official_state_dict_keys_equal_ours(fixtures_dir):
     ckpt = restricted_load(fixtures_dir / OFFICIAL)
     assert ckpt["opt"]["imgsz"] == 224 and ckpt["ema"] is None

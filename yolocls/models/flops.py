@@ -196,7 +196,10 @@ def model_info(model: nn.Module, imgsz: int = 224, fuse: bool = True) -> dict[st
     device = p.device if p is not None else torch.device("cpu")
     dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
     c = _input_channels(m)
-    stride = max(int(getattr(m, "stride", 32) or 32), 32)
+    stride_attr = getattr(m, "stride", 32)  # YOLOv5 models keep a tensor of strides, ours an int
+    if isinstance(stride_attr, torch.Tensor):
+        stride_attr = stride_attr.max().item() if stride_attr.numel() else 32
+    stride = max(int(stride_attr or 32), 32)
     true_macs = count_macs(m, torch.zeros(1, c, imgsz, imgsz, device=device, dtype=dtype), style="true")
     fuse_fn = getattr(m, "fuse", None)
     if fuse and callable(fuse_fn):
