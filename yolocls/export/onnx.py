@@ -231,9 +231,12 @@ def _torch_export(model: Any, x: Any, opset: int, dynamic: bool) -> bytes:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", UserWarning)
         try:
-            torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
-                              export_params=True)
+            # The TorchScript exporter writes to file-like objects too (the stubs only name paths).
+            torch.onnx.export(
+                model, (x,), buf,  # type: ignore[arg-type]
+                dynamo=False, opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes=axes, do_constant_folding=True, export_params=True,
+            )
         except Exception as e:  # noqa: BLE001 - torch.onnx raises many types for unsupported ops
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ExportError(f"torch.onnx.export failed at opset {opset}: {first}; try another --opset") from None

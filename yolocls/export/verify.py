@@ -82,20 +82,9 @@ def synthetic_images(n: int = 3, seed: int = 0) -> list[np.ndarray]:
 
 
 def _read_image(path: str | Path) -> np.ndarray:
-    try:
-        from yolocls.data.io import imread  # the data work's reader (BGR uint8, grayscale expanded)
-    except ImportError:
-        imread = None
-    if imread is not None:
-        return imread(path)
-    import cv2
+    from yolocls.data.io import imread  # BGR uint8, grayscale expanded; ImageError for undecodable files
 
-    from yolocls.errors import ImageError
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(f"cannot decode image {path}")
-    return img
+    return imread(path)
 
 
 def load_images(images: Sequence[str | Path | np.ndarray] | None, n: int) -> tuple[list[np.ndarray], str]:

@@ -63,7 +63,7 @@ class TorchBackend(Backend):
             model = load_model(str(path), device="cpu")
         model = model.to(self.device).eval()
         model = model.half() if half else model.float()
-        self.model = model
+        self.model: Any = model
         self.half = half
         super().__init__(path, metadata if metadata is not None else metadata_from_module(model))
 
