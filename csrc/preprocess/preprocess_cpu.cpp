@@ -40,6 +40,12 @@ struct XTaps {
   std::vector<int32_t> o0, o1;
   std::vector<float> w0, w1;
   int lo = 0, hi = 0;  // byte range [lo, hi) of a region row that the taps read
+  // Pair mode (strong horizontal downscale): each output column's two source pixels are copied into compact rows
+  // first, so the vertical blend touches only sampled bytes. Columns [0, nfast) have adjacent pixels and an 8-byte
+  // load at o0 that stays inside the region row (x86/ARM little-endian); the rest are copied byte by byte.
+  bool pairs = false;
+  int nfast = 0;
+  std::vector<float> w0x3, w1x3;  // w0/w1 repeated for the 3 channels of each column
 };
 
 struct ImageJob {
@@ -47,7 +53,6 @@ struct ImageJob {
   Plan plan;
   XTaps xt;
   void* dst;  // first element of this image's output
-  bool direct;  // gather taps straight from the source rows (no vertical-blend row)
 };
 
 void make_xtaps(const Plan& p, XTaps* t) {
@@ -66,6 +71,107 @@ void make_xtaps(const Plan& p, XTaps* t) {
   }
   t->lo = t->o0[0];
   t->hi = t->o1[p.ow - 1] + 3;
+  t->pairs = 2 * 3 * p.ow < t->hi - t->lo;
+  t->nfast = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  while (t->nfast < p.ow && t->o1[t->nfast] == t->o0[t->nfast] + 3 && t->o0[t->nfast] + 8 <= 3 * p.rw) ++t->nfast;
+#endif
+  t->w0x3.resize(3 * p.ow);
+  t->w1x3.resize(3 * p.ow);
+  for (int x = 0; x < p.ow; ++x) {
+    for (int c = 0; c < 3; ++c) {
+      t->w0x3[3 * x + c] = t->w0[x];
+      t->w1x3[3 * x + c] = t->w1[x];
+    }
+  }
+}
+
+// x86-64: also compile an AVX2+FMA clone chosen at load time (ifunc), so the library stays portable (no -march).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define YOLOCLS_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#else
+#define YOLOCLS_CLONES
+#endif
+
+// One output row of the resized region, for the 3 model channels: row[k * ow + x].
+// r0/r1: the two source rows (region-relative), wy: weight of r1.
+YOLOCLS_CLONES
+void compute_row(const uint8_t* __restrict r0, const uint8_t* __restrict r1, float wy, const Plan& p,
+                 const XTaps& t, float* __restrict bl, float* __restrict row) {
+  const int32_t* __restrict o0 = t.o0.data();
+  const int32_t* __restrict o1 = t.o1.data();
+  const float* __restrict w0 = t.w0.data();
+  const float* __restrict w1 = t.w1.data();
+  const int ow = p.ow;
+  if (t.pairs) {
+    // Strong horizontal downscale: copy each column's two source pixels of both rows into four compact byte rows
+    // (a 4-byte copy per pixel), so every later step is a contiguous, vectorised loop over 3*ow values and only
+    // sampled bytes are converted.
+    const int n = 3 * ow;
+    uint8_t* __restrict c0a = reinterpret_cast<uint8_t*>(bl + n);
+    uint8_t* __restrict c0b = c0a + n + 4;
+    uint8_t* __restrict c1a = c0b + n + 4;
+    uint8_t* __restrict c1b = c1a + n + 4;
+    // One source row at a time (fewer live pointers: the loop stays in registers). In the common case both pixels
+    // of a column are adjacent (o1 == o0 + 3): one 8-byte load feeds both 4-byte stores (the 4th byte of each store
+    // is overwritten by the next column).
+    const int nfast = t.nfast;
+    for (int r = 0; r < 2; ++r) {
+      const uint8_t* __restrict src = r ? r1 : r0;
+      uint8_t* __restrict da = r ? c1a : c0a;
+      uint8_t* __restrict db = r ? c1b : c0b;
+      for (int x = 0; x < nfast; ++x) {
+        uint64_t v;
+        std::memcpy(&v, src + o0[x], 8);
+        const uint32_t lo32 = static_cast<uint32_t>(v);
+        const uint32_t hi32 = static_cast<uint32_t>(v >> 24);
+        std::memcpy(da + 3 * x, &lo32, 4);
+        std::memcpy(db + 3 * x, &hi32, 4);
+      }
+      for (int x = nfast; x < ow; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          da[3 * x + c] = src[o0[x] + c];
+          db[3 * x + c] = src[o1[x] + c];
+        }
+      }
+    }
+    const float* __restrict W0 = t.w0x3.data();
+    const float* __restrict W1 = t.w1x3.data();
+    const float wy0 = 1.0f - wy;
+    for (int i = 0; i < n; ++i) {
+      const float left = static_cast<float>(c0a[i]) * wy0 + static_cast<float>(c1a[i]) * wy;
+      const float right = static_cast<float>(c0b[i]) * wy0 + static_cast<float>(c1b[i]) * wy;
+      bl[i] = left * W0[i] + right * W1[i];
+    }
+    // De-interleave (group of 3, which the vectoriser handles) with the folded mean/std.
+    const int s0 = p.src_c[0], s2 = p.src_c[2];
+    const float a0 = p.a[0], a1 = p.a[1], a2 = p.a[2], b0 = p.b[0], b1 = p.b[1], b2 = p.b[2];
+    float* __restrict q0 = row;
+    float* __restrict q1 = row + ow;
+    float* __restrict q2 = row + 2 * ow;
+    for (int x = 0; x < ow; ++x) {
+      const float v0 = bl[3 * x], v1 = bl[3 * x + 1], v2 = bl[3 * x + 2];
+      q0[x] = (s0 == 0 ? v0 : v2) * a0 + b0;
+      q1[x] = v1 * a1 + b1;
+      q2[x] = (s2 == 2 ? v2 : v0) * a2 + b2;
+    }
+    return;
+  }
+  const int lo = t.lo, hi = t.hi;
+  // Vertical blend over the bytes the horizontal taps read; contiguous, so it vectorises.
+  if (wy == 0.0f) {
+    for (int i = lo; i < hi; ++i) bl[i] = static_cast<float>(r0[i]);
+  } else {
+    const float wy0 = 1.0f - wy;
+    for (int i = lo; i < hi; ++i) bl[i] = static_cast<float>(r0[i]) * wy0 + static_cast<float>(r1[i]) * wy;
+  }
+  // Horizontal taps + normalisation, one model channel at a time so each write is a contiguous plane row.
+  for (int k = 0; k < 3; ++k) {
+    const float* __restrict bc = bl + p.src_c[k];
+    const float a = p.a[k], b = p.b[k];
+    float* __restrict rk = row + k * ow;
+    for (int x = 0; x < ow; ++x) rk[x] = (bc[o0[x]] * w0[x] + bc[o1[x]] * w1[x]) * a + b;
+  }
 }
 
 inline void store(float* dst, const float* src, int n) { std::memcpy(dst, src, sizeof(float) * n); }
@@ -88,7 +194,9 @@ void run_rows(const ImageJob& job, int y_begin, int y_end) {
   // Per-thread scratch: the vertically blended row (floats) and one output row per channel before storing.
   thread_local std::vector<float> blend;
   thread_local std::vector<float> row;
-  if (blend.size() < static_cast<size_t>(t.hi)) blend.resize(t.hi);
+  // Blend row: t.hi floats, or in pair mode 6*ow floats followed by two compact byte rows.
+  const size_t need = std::max<size_t>(t.hi, 3 * static_cast<size_t>(p.ow) + (12 * static_cast<size_t>(p.ow) + 16) / 4 + 1);
+  if (blend.size() < need) blend.resize(need);
   if (row.size() < static_cast<size_t>(3 * p.ow)) row.resize(3 * p.ow);
   float* const bl = blend.data();
 
@@ -102,42 +210,7 @@ void run_rows(const ImageJob& job, int y_begin, int y_end) {
     int y0, y1;
     float wy;
     detail::linear_tap(y - p.oy, p.rh, p.oh, &y0, &y1, &wy);
-    const uint8_t* __restrict r0 = base + y0 * p.stride;
-    const uint8_t* __restrict r1 = base + y1 * p.stride;
-    const int32_t* __restrict o0 = t.o0.data();
-    const int32_t* __restrict o1 = t.o1.data();
-    const float* __restrict w0 = t.w0.data();
-    const float* __restrict w1 = t.w1.data();
-    const float wy1 = wy, wy0 = 1.0f - wy;
-    if (job.direct) {
-      // Strong horizontal downscale: most columns are never sampled, so read the 4 taps straight from the rows.
-      for (int k = 0; k < 3; ++k) {
-        const uint8_t* __restrict a0p = r0 + p.src_c[k];
-        const uint8_t* __restrict a1p = r1 + p.src_c[k];
-        const float a0 = p.a[k], b0 = p.b[k];
-        float* __restrict rk = row.data() + k * p.ow;
-        for (int x = 0; x < p.ow; ++x) {
-          const float top = static_cast<float>(a0p[o0[x]]) * w0[x] + static_cast<float>(a0p[o1[x]]) * w1[x];
-          const float bot = static_cast<float>(a1p[o0[x]]) * w0[x] + static_cast<float>(a1p[o1[x]]) * w1[x];
-          rk[x] = (top * wy0 + bot * wy1) * a0 + b0;
-        }
-      }
-    } else {
-      // Vertical blend over the bytes the horizontal taps read; contiguous, so it vectorises.
-      float* __restrict bw = bl;
-      if (wy == 0.0f || y0 == y1) {
-        for (int i = t.lo; i < t.hi; ++i) bw[i] = static_cast<float>(r0[i]);
-      } else {
-        for (int i = t.lo; i < t.hi; ++i) bw[i] = static_cast<float>(r0[i]) * wy0 + static_cast<float>(r1[i]) * wy1;
-      }
-      // Horizontal taps + normalisation, one model channel at a time so each write is a contiguous plane row.
-      for (int k = 0; k < 3; ++k) {
-        const float* __restrict bc = bl + p.src_c[k];
-        const float a0 = p.a[k], b0 = p.b[k];
-        float* __restrict rk = row.data() + k * p.ow;
-        for (int x = 0; x < p.ow; ++x) rk[x] = (bc[o0[x]] * w0[x] + bc[o1[x]] * w1[x]) * a0 + b0;
-      }
-    }
+    compute_row(base + y0 * p.stride, base + y1 * p.stride, (y0 == y1) ? 0.0f : wy, p, t, bl, row.data());
     for (int k = 0; k < 3; ++k) {
       if (p.ox > 0) fill(o[k], p.fill[k], p.ox);
       store(o[k] + p.ox, row.data() + k * p.ow, p.ow);
@@ -177,7 +250,6 @@ static void run_impl(detail::ThreadPool* pool, const ImageView* images, size_t c
     jobs[i].image = &images[i];
     jobs[i].plan = detail::make_plan(images[i], cfg);
     make_xtaps(jobs[i].plan, &jobs[i].xt);
-    jobs[i].direct = false;
     jobs[i].dst = static_cast<uint8_t*>(dst) + i * per_image;
   }
   auto rows = [&](const ImageJob& job, int y0, int y1) {
