@@ -139,6 +139,22 @@ def test_metadata_fallbacks(tiny_model: nn.Module, tmp_path: Path) -> None:
     meta = ModelMetadata(names=list("wxyz"), preprocess=PreprocessConfig(imgsz=64))
     b = load(bare, backend="onnxruntime", metadata=meta)
     assert b.predict(np.zeros((64, 64, 3), np.uint8), topk_k=1)[0][0].name in list("wxyz")
+    # metadata that contradicts the graph is refused instead of giving silent garbage
+    with pytest.raises(MetadataError, match="imgsz 224 but the model input is"):
+        load(bare, backend="onnxruntime", metadata=ModelMetadata(names=list("wxyz"), preprocess=PreprocessConfig()))
+    with pytest.raises(MetadataError, match="3 class names but the model outputs 4"):
+        load(bare, backend="onnxruntime", metadata=ModelMetadata(names=list("abc"), preprocess=meta.preprocess))
+
+
+def test_openvino_backend_matches_torch(official_pt: Path, official_onnx: Path, fixture_images: list[Path]) -> None:
+    if "openvino" not in available_backends():
+        pytest.skip("the extension is not built with OpenVINO here")
+    ov = load(official_onnx, backend="openvino", threads=1)
+    got, ref = ov.predict(fixture_images, topk_k=5), load(official_pt).predict(fixture_images, topk_k=5)
+    assert ov.name == "openvino" and ov.metadata.names == load(official_pt).names
+    for g, r in zip(got, ref, strict=True):
+        assert [p.class_id for p in g] == [p.class_id for p in r]
+        np.testing.assert_allclose([p.prob for p in g], [p.prob for p in r], atol=1e-4)
 
 
 @pytest.mark.parametrize(("name", "backend", "error", "match"), [

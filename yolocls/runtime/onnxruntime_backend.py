@@ -15,6 +15,20 @@ from yolocls.runtime.base import Backend
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
+def _check_shapes(name: str, meta: ModelMetadata, in_shape: list[Any], out_shape: list[Any]) -> None:
+    """Refuse metadata that contradicts the graph: a wrong imgsz or class count would give silent garbage."""
+    if len(in_shape) != 4:
+        raise InputError(f"{name}: input has shape {in_shape}; a classifier takes [N, 3, H, W]")
+    hw = [d for d in in_shape[2:] if isinstance(d, int) and d > 0]
+    if hw and any(d != meta.imgsz for d in hw):
+        raise MetadataError(f"{name}: metadata says imgsz {meta.imgsz} but the model input is {in_shape[2:]}; "
+                            "pass the matching --imgsz")
+    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0 and meta.names \
+            and out_shape[1] != len(meta.names):
+        raise MetadataError(f"{name}: metadata has {len(meta.names)} class names but the model outputs "
+                            f"{out_shape[1]} classes; pass the matching --names")
+
+
 class OnnxRuntimeBackend(Backend):
     """An ONNX model in an ``onnxruntime.InferenceSession``.
 
@@ -63,6 +77,7 @@ class OnnxRuntimeBackend(Backend):
 
             props = dict(self.session.get_modelmeta().custom_metadata_map)
             metadata = metadata_from_props(props, path, input_shape=self._input.shape)
+        _check_shapes(path.name, metadata, list(self._input.shape), list(self.session.get_outputs()[0].shape))
         super().__init__(path, metadata)
         shape = self._input.shape
         self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
