@@ -1,0 +1,357 @@
+#!/usr/bin/env python
+"""Our fastest CPU path against the usual ways of running a YOLOv5 classifier, on the same frames and models.
+
+Paths (each from a uint8 1280x720 BGR frame to the top-5 classes, batch 1):
+  ours        yolocls.runtime.load(onnx, backend=B).predict(frame): the compiled preprocessing when built, then
+              ONNX Runtime or OpenVINO (the faster one here, picked in a pilot), softmax + top-k in NumPy.
+  (a) yolov5  YOLOv5's classify/predict.py route: the PyTorch model (BN fused, as DetectMultiBackend does),
+              its CenterCrop (square crop + cv2.resize INTER_LINEAR), ToTensor (HWC->CHW, BGR->RGB, float, /255),
+              Normalize (ImageNet mean/std), inference mode, softmax, argsort[:5]. Written here from what those
+              files do; no YOLOv5 code is copied.
+  (b) ort     ONNX Runtime (default session) fed by the usual OpenCV + NumPy code: crop, cv2.resize,
+              cv2.cvtColor, astype(float32) / 255, (x - mean) / std, transpose, [None].
+  (c) cv2dnn  OpenCV DNN reading the same ONNX (YOLOv5's --dnn route), fed by YOLOv5's preprocessing.
+With --explore, extra variants show where the time goes (ORT with a preallocated cv2 preprocessing, thread counts).
+
+Ratios: for every round the paths run ``--iters`` calls each, in alternating order (forward, then reversed), and
+the ratio of the round medians baseline/ours is taken; the report gives the median ratio over rounds with its
+spread (min, p25, p75, max), so background load moves both sides of a ratio alike.
+
+    python scripts/bench_vs_baselines.py --models yolov5n-cls,yolov5s-cls --rounds 15 --json runs/bench/vs.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from yolocls.engine import bench_report as br
+from yolocls.engine import benchmark as bm
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+TARGETS = {"yolov5": 3.0, "ort": 1.3}  # ours must be at least this many times faster end to end
+
+Stages = dict[str, float]
+PathFn = Callable[[np.ndarray], tuple[list[int], Stages]]
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+# ----------------------------------------------------------------------------------------------- (a) YOLOv5
+def yolov5_preprocess(frame: np.ndarray, size: int) -> Any:
+    """YOLOv5 v7.0 classify_transforms: CenterCrop (cv2) -> ToTensor (CHW, RGB, /255) -> Normalize; [1,3,S,S]."""
+    import torch
+
+    h, w = frame.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    im = cv2.resize(frame[top : top + m, left : left + m], (size, size), interpolation=cv2.INTER_LINEAR)
+    im = np.ascontiguousarray(im.transpose((2, 0, 1))[::-1])  # HWC->CHW, BGR->RGB
+    t = torch.from_numpy(im).float()
+    t /= 255.0
+    t = (t - torch.from_numpy(MEAN)[:, None, None]) / torch.from_numpy(STD)[:, None, None]  # torchvision Normalize
+    return t[None]
+
+
+def yolov5_path(module: Any, size: int) -> PathFn:
+    import torch
+    import torch.nn.functional as F
+
+    net = copy.deepcopy(module).float().eval()
+    if callable(getattr(net, "fuse", None)):
+        net.fuse()  # DetectMultiBackend loads .pt models with fuse=True
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        t0 = _now()
+        with torch.inference_mode():  # predict.py runs under smart_inference_mode
+            im = yolov5_preprocess(frame, size)
+            t1 = _now()
+            logits = net(im)
+            t2 = _now()
+            prob = F.softmax(logits, dim=1)[0]
+            top5 = prob.argsort(0, descending=True)[:5].tolist()
+        t3 = _now()
+        return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------- (b) ORT + NumPy
+def usual_preprocess(frame: np.ndarray, size: int) -> np.ndarray:
+    """The common hand-written OpenCV + NumPy preprocessing: [1,3,S,S] float32."""
+    h, w = frame.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    im = cv2.resize(frame[top : top + m, left : left + m], (size, size), interpolation=cv2.INTER_LINEAR)
+    im = cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+    im = im.astype(np.float32) / 255.0
+    im = (im - MEAN) / STD
+    return np.ascontiguousarray(im.transpose(2, 0, 1)[None])
+
+
+def _np_top5(logits: np.ndarray) -> list[int]:
+    z = logits[0] - logits[0].max()
+    p = np.exp(z)
+    p /= p.sum()
+    return np.argsort(-p)[:5].tolist()
+
+
+def ort_session(onnx_path: Path, threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    opts = None
+    if threads is not None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def ort_usual_path(onnx_path: Path, size: int, threads: int | None = None) -> PathFn:
+    sess = ort_session(onnx_path, threads)
+    name = sess.get_inputs()[0].name
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        t0 = _now()
+        x = usual_preprocess(frame, size)
+        t1 = _now()
+        y = sess.run(None, {name: x})[0]
+        t2 = _now()
+        top5 = _np_top5(y)
+        return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": _now() - t2}
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------- (c) OpenCV DNN
+def cv2_dnn_path(onnx_path: Path, size: int) -> PathFn:
+    import torch
+    import torch.nn.functional as F
+
+    net = cv2.dnn.readNetFromONNX(str(onnx_path))
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        t0 = _now()
+        im = yolov5_preprocess(frame, size).numpy()
+        t1 = _now()
+        net.setInput(im)
+        y = net.forward()
+        t2 = _now()
+        prob = F.softmax(torch.from_numpy(np.asarray(y)), dim=1)[0]  # DetectMultiBackend returns a tensor
+        top5 = prob.argsort(0, descending=True)[:5].tolist()
+        return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": _now() - t2}
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------- ours
+def ours_path(onnx_path: Path, backend: str, threads: int | None = None) -> PathFn:
+    from yolocls.runtime import load
+
+    bk = load(onnx_path, backend=backend, threads=threads)
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        preds = bk.predict(frame, topk_k=5)
+        return [p.class_id for p in preds[0]], {k: v / 1e3 for k, v in bk.timings.items()}
+
+    return run
+
+
+def fast_preprocess_into(out: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """A careful cv2 + in-place NumPy preprocessing into a preallocated [1,3,S,S] float32 buffer (explore only)."""
+    size = out.shape[2]
+    h, w = frame.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    im = cv2.resize(frame[top : top + m, left : left + m], (size, size), interpolation=cv2.INTER_LINEAR)
+    for c in range(3):  # output channel c (RGB) is input channel 2 - c (BGR); x/255/std - mean/std in place
+        plane = out[0, c]
+        np.multiply(im[:, :, 2 - c], np.float32(1.0 / (255.0 * STD[c])), out=plane, casting="unsafe")
+        plane -= np.float32(MEAN[c] / STD[c])
+    return out
+
+
+def ort_fast_path(onnx_path: Path, size: int, threads: int | None = None) -> PathFn:
+    sess = ort_session(onnx_path, threads)
+    name = sess.get_inputs()[0].name
+    buf = np.empty((1, 3, size, size), dtype=np.float32)
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        t0 = _now()
+        x = fast_preprocess_into(buf, frame)
+        t1 = _now()
+        y = sess.run(None, {name: x})[0]
+        t2 = _now()
+        top5 = _np_top5(y)
+        return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": _now() - t2}
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------- rounds
+def run_rounds(paths: dict[str, PathFn], frames: list[np.ndarray], rounds: int, iters: int, warmup: int
+               ) -> dict[str, dict[str, Any]]:
+    """A/B-alternated rounds. Returns per path: per-round medians (s) and all per-call samples per stage (s)."""
+    names = list(paths)
+    for n in names:
+        for i in range(warmup):
+            paths[n](frames[i % len(frames)])
+    res: dict[str, dict[str, Any]] = {n: {"round_median": [], "samples": {}} for n in names}
+    k = 0
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for n in order:
+            e2e = []
+            for _ in range(iters):
+                frame = frames[k % len(frames)]
+                k += 1
+                t0 = _now()
+                _, stages = paths[n](frame)
+                e2e.append(_now() - t0)
+                for s, v in {**stages, "end_to_end": e2e[-1]}.items():
+                    res[n]["samples"].setdefault(s, []).append(v)
+            res[n]["round_median"].append(float(np.median(e2e)))
+    return res
+
+
+def ratio_stats(base: list[float], ours: list[float]) -> dict[str, float]:
+    r = np.asarray(base) / np.asarray(ours)
+    p = np.percentile(r, [0, 25, 50, 75, 100])
+    return {"median": float(p[2]), "min": float(p[0]), "p25": float(p[1]), "p75": float(p[3]), "max": float(p[4]),
+            "rounds": len(r)}
+
+
+def _stage_ms(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {s: br.latency_stats([v * 1e3 for v in vals]) for s, vals in samples.items()}
+
+
+def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, Any]:
+    from yolocls.runtime import available_backends
+
+    src = bm.zoo_source(name, args.imgsz, seed=0)
+    onnx_path = bm.onnx_for(src, args.imgsz, bm.cache_dir(args.cache_dir))
+    size = args.imgsz
+    ours_candidates = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
+    if args.ours:
+        ours_candidates = [args.ours]
+    # pilot: pick our fastest CPU backend (median of a short alternated run)
+    pilot = run_rounds({b: ours_path(onnx_path, b, args.threads) for b in ours_candidates}, frames,
+                       rounds=2, iters=max(5, args.iters // 2), warmup=3)
+    best = min(pilot, key=lambda b: float(np.median(pilot[b]["samples"]["end_to_end"])))
+    paths: dict[str, PathFn] = {
+        f"ours ({best})": ours_path(onnx_path, best, args.threads),
+        "yolov5 (a)": yolov5_path(src.module, size),
+        "ort (b)": ort_usual_path(onnx_path, size, args.threads),
+    }
+    notes: dict[str, str] = {}
+    try:
+        paths["cv2dnn (c)"] = cv2_dnn_path(onnx_path, size)
+        paths["cv2dnn (c)"](frames[0])
+    except cv2.error as e:
+        paths.pop("cv2dnn (c)", None)
+        notes["cv2dnn (c)"] = f"OpenCV DNN cannot run this ONNX: {str(e).strip().splitlines()[-1]}"
+    if args.explore:
+        for b in ours_candidates:
+            if f"ours ({b})" not in paths:
+                paths[f"ours ({b})"] = ours_path(onnx_path, b, args.threads)
+        paths["ort + prealloc cv2 pre"] = ort_fast_path(onnx_path, size, args.threads)
+        for t in (1, 2):
+            paths[f"ours ({best}) threads={t}"] = ours_path(onnx_path, best, t)
+    # the preprocessing of every path must agree with ours (up to OpenCV's fixed-point rounding)
+    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+
+    ref = preprocess_with([frames[0]], PreprocessConfig(imgsz=size))
+    pre_diff = {"yolov5 (a)": float(np.abs(yolov5_preprocess(frames[0], size).numpy() - ref).max()),
+                "ort (b)": float(np.abs(usual_preprocess(frames[0], size) - ref).max())}
+
+    res = run_rounds(paths, frames, args.rounds, args.iters, args.warmup)
+    ours_key = f"ours ({best})"
+    out: dict[str, Any] = {"model": name, "params_m": src.params_m, "gflops_true": src.gflops_true,
+                           "ours": ours_key, "pilot_ms": {b: float(np.median(v["samples"]["end_to_end"]) * 1e3)
+                                                          for b, v in pilot.items()},
+                           "preprocess_max_abs_diff_vs_reference": pre_diff, "notes": notes, "paths": {}}
+    for n, v in res.items():
+        out["paths"][n] = {"stages_ms": _stage_ms(v["samples"]),
+                           "round_median_ms": [x * 1e3 for x in v["round_median"]]}
+        if n != ours_key:
+            out["paths"][n]["speedup_of_ours"] = ratio_stats(v["round_median"], res[ours_key]["round_median"])
+    return out
+
+
+def render(model_res: dict[str, Any]) -> str:
+    headers = ["path", "pre ms", "infer ms", "post ms", "e2e ms", "e2e p90", "ours faster by (median [p25-p75] "
+               "min-max)", "target"]
+    rows = []
+    for n, v in model_res["paths"].items():
+        st = v["stages_ms"]
+        sp = v.get("speedup_of_ours")
+        ratio = (f"{sp['median']:.2f}x [{sp['p25']:.2f}-{sp['p75']:.2f}] {sp['min']:.2f}-{sp['max']:.2f}"
+                 if sp else "(reference)")
+        key = n.split()[0]
+        target = "-"
+        if sp and key in TARGETS and "(" in n and not n.startswith("ours"):
+            target = f">= {TARGETS[key]:.1f}x {'PASS' if sp['median'] >= TARGETS[key] else 'FAIL'}"
+        rows.append([n, *(f"{st[s]['median_ms']:.2f}" if s in st else "-"
+                          for s in ("preprocess", "inference", "postprocess", "end_to_end")),
+                     f"{st['end_to_end']['p90_ms']:.2f}", ratio, target])
+    title = (f"{model_res['model']} ({model_res['params_m']:.2f} M params, {model_res['gflops_true']:.3f} GFLOPs), "
+             f"batch 1; ours = {model_res['ours']} (pilot ms: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in model_res["pilot_ms"].items()) + ")")
+    extra = [f"note: {k}: {v}" for k, v in model_res["notes"].items()]
+    extra.append("preprocessing max |diff| vs the reference: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in model_res["preprocess_max_abs_diff_vs_reference"].items()))
+    return "\n".join([title, br.format_text(headers, rows), *extra])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="yolov5n-cls,yolov5s-cls", help="comma list of zoo models")
+    ap.add_argument("--imgsz", type=int, default=224)
+    ap.add_argument("--rounds", type=int, default=12, help="A/B-alternated rounds")
+    ap.add_argument("--iters", type=int, default=20, help="calls per path per round")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=8, help="distinct 1280x720 frames, cycled")
+    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: each library's)")
+    ap.add_argument("--ours", choices=("onnxruntime", "openvino"), default=None, help="force our backend")
+    ap.add_argument("--explore", action="store_true", help="also measure variants that show where time goes")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = ap.parse_args(argv)
+
+    frames = bm.make_frames(args.frames, *bm.FRAME_HW, seed=1)
+    machine = br.machine_info()
+    print(f"machine: {br.describe_machine(machine)}", flush=True)
+    results = []
+    for name in bm.resolve_models([args.models]):
+        res = bench_model(name, args, frames)
+        results.append(res)
+        print(render(res) + "\n", flush=True)
+    if args.json:
+        report = {"schema": "yolocls.bench_vs_baselines/1", "machine": machine, "settings": vars(args) | {
+            "json": str(args.json), "frame": "1280x720 uint8 BGR"}, "models": results}
+        _save(report, args.json)
+        print(f"JSON: {args.json}")
+    return 0
+
+
+def _save(report: dict[str, Any], path: Path) -> None:
+    from yolocls.utils.files import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
