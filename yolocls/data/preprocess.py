@@ -146,6 +146,13 @@ def resize_to_canvas(image: np.ndarray, imgsz: int, crop: str = "center", pad_va
     return resize_bilinear(image[top : top + ch, left : left + cw], imgsz, imgsz)
 
 
+def _triple(values: Sequence[float], what: str) -> tuple[float, float, float]:
+    v = tuple(float(x) for x in values)
+    if len(v) != 3:
+        raise InputError(f"{what} needs 3 values (one per channel), got {len(v)}")
+    return v[0], v[1], v[2]
+
+
 def preprocess(
     image: np.ndarray | Sequence[np.ndarray],
     imgsz: int = 224,
@@ -171,7 +178,7 @@ def preprocess(
     Returns:
         Array ``[N, 3, imgsz, imgsz]`` of ``dtype`` (N=1 for a single image).
     """
-    cfg = PreprocessConfig(imgsz=imgsz, crop=crop, mean=tuple(mean), std=tuple(std), scale=scale,
+    cfg = PreprocessConfig(imgsz=imgsz, crop=crop, mean=_triple(mean, "mean"), std=_triple(std, "std"), scale=scale,
                            channel_order=channel_order, pad_value=pad_value)  # validates
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
         raise InputError(f"dtype must be float32 or float16, got {np.dtype(dtype)}")
