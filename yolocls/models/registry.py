@@ -21,6 +21,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+FAMILY_ORDER = ("yolov5", "resnet", "efficientnet", "tiny")  # the published table's order
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
@@ -37,7 +38,9 @@ def _ensure_loaded() -> None:
 
 def list_models(family: str | None = None) -> list[str]:
     _ensure_loaded()
-    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    entries = sorted(_REGISTRY.values(), key=lambda e: order.get(e.family, len(order)))  # stable within a family
+    return [e.name for e in entries if family is None or e.family == family]
 
 
 def get_entry(name: str) -> ModelEntry:
