@@ -8,6 +8,11 @@
 # those lines parse (renames/defaults only; no signature is changed otherwise) and points MYPYPATH at it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --no-deps: tensorrt-stubs declares a dependency on the real `tensorrt` wheels (GBs, and their sdists fetch from
+# NVIDIA's index at install time, which fails without that index). The stubs need nothing to be read by mypy.
+if ! python -c "from importlib import metadata; metadata.distribution('tensorrt-stubs')" 2>/dev/null; then
+    python -m pip install --quiet --no-deps tensorrt-stubs
+fi
 STUBS="$(mktemp -d)"
 trap 'rm -rf "$STUBS"' EXIT
 python - "$STUBS" <<'PY'
