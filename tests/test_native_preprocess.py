@@ -1,0 +1,260 @@
+"""The compiled preprocessing (yolocls._C) against the NumPy reference: random sizes, crops, strides, dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from yolocls import _native
+from yolocls.data.preprocess import PreprocessConfig, preprocess, resize_to_canvas
+from yolocls.errors import InputError
+
+pytestmark = pytest.mark.skipif(not _native.available(), reason="yolocls._C is not built")
+
+CROPS = ("center", "stretch", "letterbox")
+
+
+@pytest.fixture(scope="module")
+def C():
+    return _native.load_extension()
+
+
+def _rand_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _assert_half_close(got: np.ndarray, want: np.ndarray) -> None:
+    # C++ rounds via float32 (1e-5 from the exact value), the reference straight from float64: at most one
+    # half-precision ulp apart, or 1e-5 near zero where half ulps are tinier than float32's error.
+    tol = np.maximum(np.spacing(np.abs(want)).astype(np.float32), 1e-5)
+    assert np.all(np.abs(got.astype(np.float32) - want.astype(np.float32)) <= tol)
+
+
+def _random_case(seed: int) -> tuple[np.ndarray, dict]:
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 701)), int(rng.integers(1, 901))
+    kw = dict(
+        imgsz=int(rng.choice([1, 7, 32, 64, 97, 224, 320])),
+        crop=str(rng.choice(CROPS)),
+        bgr=bool(rng.integers(0, 2)),
+        channel_order=str(rng.choice(["RGB", "BGR"])),
+        mean=tuple(rng.uniform(0, 1, 3)),
+        std=tuple(rng.uniform(0.1, 1, 3)),
+    )
+    return _rand_image(rng, h, w), kw
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_reference_random(C, seed: int) -> None:
+    img, kw = _random_case(seed)
+    got = C.preprocess(img, **kw)
+    want = preprocess(img, **kw)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{img.shape} {kw}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 2), (3, 700), (700, 3), (720, 1280), (1080, 1920)])
+@pytest.mark.parametrize("crop", CROPS)
+def test_edge_sizes(C, rng, shape, crop: str) -> None:
+    img = _rand_image(rng, *shape)
+    for imgsz in (1, 224):
+        np.testing.assert_allclose(C.preprocess(img, imgsz, crop), preprocess(img, imgsz, crop), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("crop", CROPS)
+def test_float16_within_one_ulp(C, rng, crop: str) -> None:
+    img = _rand_image(rng, 333, 517)
+    got = C.preprocess(img, 96, crop, dtype=np.float16)
+    want = preprocess(img, 96, crop, dtype=np.float16)
+    assert got.dtype == np.float16
+    _assert_half_close(got, want)
+
+
+def test_strided_views_match(C, rng) -> None:
+    wide = _rand_image(rng, 300, 700)
+    views = {
+        "padded rows": wide[:, 50:450],  # row stride 2100 bytes, 400 pixels wide: used without copying
+        "pixel step 2": wide[:, ::2],
+        "negative rows": wide[::-1],
+        "negative cols": wide[:, ::-1],
+        "channel reversed": wide[:, :, ::-1],
+        "transposed": wide.transpose(1, 0, 2),
+        "fortran": np.asfortranarray(wide),
+    }
+    for name, v in views.items():
+        for crop in CROPS:
+            np.testing.assert_allclose(C.preprocess(v, 128, crop), preprocess(v, 128, crop), rtol=0, atol=1e-5,
+                                       err_msg=f"{name} {crop}")
+
+
+def test_single_row_with_odd_stride(C, rng) -> None:
+    img = _rand_image(rng, 5, 40)[2:3]  # one row: its stride says nothing
+    np.testing.assert_allclose(C.preprocess(img, 16, "stretch"), preprocess(img, 16, "stretch"), rtol=0, atol=1e-5)
+
+
+def test_batch_of_mixed_sizes_and_out(C, rng) -> None:
+    imgs = [_rand_image(rng, h, w) for h, w in [(100, 200), (31, 17), (480, 640), (1, 1)]]
+    want = preprocess(imgs, 64, "letterbox")
+    out = np.full((4, 3, 64, 64), np.nan, dtype=np.float32)
+    got = C.preprocess(imgs, 64, "letterbox", out=out)
+    assert got is out
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(C.preprocess(tuple(imgs), 64, "letterbox"), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_thread_pool_matches_single_thread(C, rng, threads: int) -> None:
+    pre = C.Preprocessor(threads)
+    assert pre.threads == threads
+    single = _rand_image(rng, 720, 1280)
+    batch = [_rand_image(rng, 200 + 10 * i, 300 - 7 * i) for i in range(5)]
+    for images in (single, batch):
+        for crop in CROPS:
+            np.testing.assert_array_equal(pre(images, 224, crop), C.preprocess(images, 224, crop))
+
+
+def test_native_wrapper_uses_config(rng) -> None:
+    cfg = PreprocessConfig(imgsz=48, crop="letterbox", mean=(0.1, 0.2, 0.3), std=(0.5, 0.6, 0.7), pad_value=0)
+    img = _rand_image(rng, 90, 40)
+    for bgr in (True, False):
+        want = preprocess(img, 48, "letterbox", cfg.mean, cfg.std, bgr=bgr, pad_value=0)
+        np.testing.assert_allclose(_native.preprocess(img, cfg, bgr=bgr), want, rtol=0, atol=1e-5)
+    assert _native.preprocess([img, img], cfg, dtype=np.float16).dtype == np.float16
+
+
+def test_reference_matches_opencv_inter_linear(rng) -> None:
+    cv2 = pytest.importorskip("cv2")
+    for h, w, out in [(720, 1280, 224), (100, 60, 224), (224, 224, 224), (33, 1000, 50)]:
+        img = _rand_image(rng, h, w)
+        ref = resize_to_canvas(img, out, "stretch")
+        ocv = cv2.resize(img, (out, out), interpolation=cv2.INTER_LINEAR).astype(np.float64)
+        # OpenCV rounds through 11-bit fixed-point weights and a uint8 result: within one grey level.
+        assert np.abs(ref - ocv).max() <= 1.0, (h, w, out)
+
+
+BAD_IMAGES = {
+    "float32": np.zeros((8, 8, 3), np.float32),
+    "uint16": np.zeros((8, 8, 3), np.uint16),
+    "int8": np.zeros((8, 8, 3), np.int8),
+    "2-D": np.zeros((8, 8), np.uint8),
+    "4-D": np.zeros((1, 8, 8, 3), np.uint8),
+    "1 channel": np.zeros((8, 8, 1), np.uint8),
+    "4 channels": np.zeros((8, 8, 4), np.uint8),
+    "empty rows": np.zeros((0, 8, 3), np.uint8),
+    "empty cols": np.zeros((8, 0, 3), np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IMAGES))
+def test_bad_arrays_raise_value_error(C, name: str) -> None:
+    with pytest.raises(ValueError):
+        C.preprocess(BAD_IMAGES[name])
+    with pytest.raises(InputError):
+        _native.preprocess(BAD_IMAGES[name], PreprocessConfig())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"out": np.zeros((1, 3, 224, 223), np.float32)},
+        {"out": np.zeros((2, 3, 224, 224), np.float32)},
+        {"out": np.zeros((1, 3, 224, 224), np.float64)},
+        {"out": np.zeros((1, 3, 224, 224), np.float16)},
+        {"out": np.zeros((1, 3, 224, 448), np.float32)[..., ::2]},
+        {"out": [[0.0]]},
+        {"dtype": np.float64},
+        {"dtype": np.uint8},
+        {"crop": "middle"},
+        {"imgsz": 0},
+        {"std": (0.2, 0.0, 0.2)},
+        {"mean": (0.1, 0.2)},
+        {"channel_order": "GBR"},
+        {"pad_value": 300},
+    ],
+)
+def test_bad_arguments_raise_value_error(C, rng, kwargs) -> None:
+    with pytest.raises(ValueError):
+        C.preprocess(_rand_image(rng, 10, 10), **kwargs)
+
+
+def test_bad_lists_raise_value_error(C) -> None:
+    good = np.zeros((8, 8, 3), np.uint8)
+    for images in ([], [good, "not an image"], [good, np.zeros((8, 8), np.uint8)], "image.jpg", 3):
+        with pytest.raises(ValueError):
+            C.preprocess(images)
+
+
+def test_read_only_input_and_no_mutation(C, rng) -> None:
+    img = _rand_image(rng, 50, 70)
+    img.flags.writeable = False
+    before = img.copy()
+    C.preprocess(img, 32)
+    np.testing.assert_array_equal(img, before)
+
+
+def test_softmax_topk_match_numpy(C, rng) -> None:
+    from yolocls.runtime.base import softmax, topk
+
+    logits = rng.normal(0, 5, (4, 37)).astype(np.float32)
+    logits[1, 3] = logits[1, 5]  # a tie: the lower id first
+    np.testing.assert_allclose(C.softmax(logits), softmax(logits), rtol=1e-5, atol=1e-7)
+    idx, val = topk(softmax(logits), 5)
+    got = C.topk(C.softmax(logits), 5)
+    assert [[c for c, _ in row] for row in got] == idx.tolist()
+    np.testing.assert_allclose([[p for _, p in row] for row in got], val, rtol=1e-5)
+    assert len(C.topk(C.softmax(logits), 100)[0]) == 37
+
+
+def test_build_info() -> None:
+    info = _native.build_info()
+    assert info["available"] is True
+    for key in ("version", "cuda", "openvino", "tensorrt", "cuda_version", "openvino_version", "tensorrt_version"):
+        assert key in info
+    if info["openvino"]:
+        import openvino
+
+        assert info["openvino_version"].startswith(openvino.__version__.split("-")[0])
+    assert isinstance(info["cuda_devices"], int)
+
+
+def test_cuda_preprocess_unavailable_is_clear(C) -> None:
+    if C.build_info()["cuda_devices"] > 0:
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no data"):
+        C.preprocess_cuda(0, 10, 10, 30, 0)
+    with pytest.raises(RuntimeError, match="CUDA") as e:  # never touches the (fake) pointers without a device
+        C.preprocess_cuda(1, 10, 10, 30, 1)
+    assert isinstance(e.value, C.Unavailable)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("seed", range(12))
+def test_cuda_matches_reference(C, seed: int) -> None:
+    torch = pytest.importorskip("torch")
+    if not C.build_info()["cuda"]:
+        pytest.skip("built without CUDA")
+    img, kw = _random_case(seed)
+    bgr = kw.pop("bgr")
+    src = torch.from_numpy(img).cuda()
+    for dtype, tdtype in ((np.float32, torch.float32), (np.float16, torch.float16)):
+        dst = torch.empty((3, kw["imgsz"], kw["imgsz"]), dtype=tdtype, device="cuda")
+        C.preprocess_cuda(src.data_ptr(), img.shape[0], img.shape[1], src.stride(0), dst.data_ptr(), bgr=bgr,
+                          dtype=dtype, stream=torch.cuda.current_stream().cuda_stream, **kw)
+        torch.cuda.synchronize()
+        want = preprocess(img, bgr=bgr, dtype=dtype, **kw)[0]
+        got = dst.cpu().numpy()
+        if dtype is np.float32:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        else:
+            _assert_half_close(got, want)
+
+
+@pytest.mark.cuda
+def test_cuda_padded_rows(C, rng) -> None:
+    torch = pytest.importorskip("torch")
+    wide = _rand_image(rng, 300, 700)
+    src = torch.from_numpy(wide).cuda()[:, 50:450]  # device view with a 2100-byte row stride
+    dst = torch.empty((3, 224, 224), dtype=torch.float32, device="cuda")
+    C.preprocess_cuda(src.data_ptr(), 300, 400, src.stride(0), dst.data_ptr(), crop="letterbox")
+    torch.cuda.synchronize()
+    np.testing.assert_allclose(dst.cpu().numpy(), preprocess(wide[:, 50:450], crop="letterbox")[0], atol=1e-5)
