@@ -317,12 +317,10 @@ def export_onnx(
         from yolocls.export.simplify import simplify_onnx
 
         t = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = simplify_onnx(proto)
-        notes += [str(w.message) for w in caught]
-        for n in notes:
-            warnings.warn(n, stacklevel=2)
+        res = simplify_onnx(proto, warn=False)
+        if res.message:
+            notes.append(res.message)
+            warnings.warn(res.message, stacklevel=2)
         proto, nodes_before, nodes_after, simplified = res.model, res.nodes_before, res.nodes_after, res.simplified
         timings["simplify"] = time.perf_counter() - t
     if half:

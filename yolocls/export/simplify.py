@@ -30,14 +30,20 @@ class SimplifyResult:
     message: str = ""
 
 
+def _warn(msg: str, warn: bool) -> None:
+    if warn:
+        warnings.warn(msg, stacklevel=3)
+
+
 def count_nodes(model: Any) -> int:
     """Number of nodes in the top-level graph of an ``onnx.ModelProto``."""
     return len(model.graph.node)
 
 
-def simplify_onnx(model: Any) -> SimplifyResult:
-    """Simplify an ``onnx.ModelProto`` with onnxsim; keep the input (and warn) if onnxsim fails or is missing.
+def simplify_onnx(model: Any, warn: bool = True) -> SimplifyResult:
+    """Simplify an ``onnx.ModelProto`` with onnxsim; keep the input if onnxsim fails or is missing.
 
+    The reason is in ``SimplifyResult.message`` and, with ``warn``, also issued as a ``UserWarning``.
     Shapes: a dynamic batch axis stays dynamic (no input shapes are overwritten). onnxsim's own numeric check
     (random inputs) is skipped: :mod:`yolocls.export.verify` checks the final file on real images instead.
     """
@@ -46,21 +52,21 @@ def simplify_onnx(model: Any) -> SimplifyResult:
         import onnxsim
     except ImportError as e:
         msg = f"onnxsim is not installed ({e}); kept the unsimplified model (pip install onnxsim)"
-        warnings.warn(msg, stacklevel=2)
+        _warn(msg, warn)
         return SimplifyResult(model, before, before, False, msg)
     try:
         simplified, ok = onnxsim.simplify(model, check_n=0)
     except Exception as e:  # noqa: BLE001 - onnxsim raises many types (RuntimeError, onnx errors, ...)
         msg = f"onnxsim failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); kept the unsimplified model"
-        warnings.warn(msg, stacklevel=2)
+        _warn(msg, warn)
         return SimplifyResult(model, before, before, False, msg)
     if not ok:
         msg = "onnxsim could not validate its result; kept the unsimplified model"
-        warnings.warn(msg, stacklevel=2)
+        _warn(msg, warn)
         return SimplifyResult(model, before, before, False, msg)
     after = count_nodes(simplified)
     if after > before:  # never accept a "simplification" that grows the graph
         msg = f"onnxsim grew the graph ({before} -> {after} nodes); kept the unsimplified model"
-        warnings.warn(msg, stacklevel=2)
+        _warn(msg, warn)
         return SimplifyResult(model, before, before, False, msg)
     return SimplifyResult(simplified, before, after, True)
