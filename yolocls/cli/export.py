@@ -106,9 +106,12 @@ def export(
     onnx_path = output or default_out
     images = _image_list(verify_images)
 
+    import warnings
+
     from yolocls.export.onnx import export_onnx
 
-    with err.status(f"exporting {onnx_path.name} ..."):
+    with err.status(f"exporting {onnx_path.name} ..."), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # res.warnings are printed below, once, as one line each
         res = export_onnx(model, onnx_path, imgsz=imgsz, dynamic=dynamic, batch_size=batch_size, simplify=simplify,
                           half=half, opset=opset, verify=verify, images=images)
     rows = [(str(res.path), f"{res.size_mb:.2f}", f"{res.nodes_before} -> {res.nodes_after}",
