@@ -348,7 +348,7 @@ PYBIND11_MODULE(_C, m) {
            "channel_order); None reads the model's metadata (<model>.json sidecar or ONNX metadata_props).")
       .def(
           "classify",
-          [](PyRuntime& self, py::handle images, int k, bool bgr) {
+          [](PyRuntime& self, py::handle images, int k, bool bgr, bool return_timings) -> py::object {
             Images im = gather(images, bgr);
             std::vector<std::vector<Classification>> res;
             Timings t;
@@ -363,10 +363,12 @@ PYBIND11_MODULE(_C, m) {
               for (const auto& c : row) r.append(py::make_tuple(c.class_id, c.prob));
               out.append(r);
             }
-            return out;
+            if (return_timings) return py::make_tuple(out, timings_dict(t));
+            return std::move(out);
           },
-          py::arg("images"), py::arg("k") = 5, py::arg("bgr") = true,
-          "Top-k [(class_id, prob), ...] per image (uint8 HxWx3 array or list).")
+          py::arg("images"), py::arg("k") = 5, py::arg("bgr") = true, py::arg("return_timings") = false,
+          "Top-k [(class_id, prob), ...] per image (uint8 HxWx3 array or list); with return_timings, a tuple\n"
+          "(results, {preprocess, inference, postprocess} ms of this call).")
       .def(
           "logits",
           [](PyRuntime& self, py::handle images, bool bgr) {

@@ -1,0 +1,202 @@
+"""The C++ Runtime with the OpenVINO backend (yolocls._C.Runtime / OpenVINOBackend) against ONNX Runtime."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from yolocls import _native
+from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+from yolocls.errors import InputError, MetadataError
+from yolocls.metadata import ModelMetadata
+
+pytestmark = pytest.mark.skipif(
+    not (_native.available() and _native.build_info().get("openvino")), reason="yolocls._C not built with OpenVINO"
+)
+
+IMGSZ = 96
+
+
+def _load_bgr(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+@pytest.fixture(scope="module")
+def frames(fixture_images: list[Path]) -> list[np.ndarray]:
+    return [_load_bgr(p) for p in fixture_images]
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray]) -> tuple[Path, ModelMetadata]:
+    """yolov5n-cls (10 classes) with BatchNorm statistics calibrated on real images, exported with metadata.
+
+    Random-init YOLOv5-cls nets output almost exactly the head bias (DESIGN.md), which would make any two runtimes
+    agree; calibrated BN statistics make the logits depend on the image.
+    """
+    import onnx
+    import torch
+
+    from yolocls.models.registry import create_model
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    names = [f"class{i}" for i in range(10)]
+    model = create_model("yolov5n-cls", names=names)
+    cfg = PreprocessConfig(imgsz=IMGSZ)
+    rng = np.random.default_rng(0)
+    crops = []
+    for f in frames:  # real images and random crops of them
+        crops.append(f)
+        for _ in range(3):
+            h, w = f.shape[:2]
+            top, left = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
+            crops.append(f[top : top + h // 2, left : left + w // 2])
+    x = torch.from_numpy(preprocess_with(crops, cfg))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration passes
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(x)
+    model.eval()
+    meta = ModelMetadata(names=names, preprocess=cfg, model="yolov5n-cls")
+    path = tmp_path_factory.mktemp("ov") / "yolov5n-cls.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, IMGSZ, IMGSZ),), str(path), dynamo=False, opset_version=17,
+                          input_names=["images"], output_names=["output0"],
+                          dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}})
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "yolocls", meta.to_json()
+    onnx.save(proto, str(path))
+    return path, meta
+
+
+@pytest.fixture(scope="module")
+def ort_session(onnx_model):
+    ort = pytest.importorskip("onnxruntime")
+    return ort.InferenceSession(str(onnx_model[0]), providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def backend(onnx_model):
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    path, meta = onnx_model
+    b = OpenVINOBackend(path, meta, threads=1)
+    yield b
+    b.close()
+
+
+def test_openvino_matches_onnxruntime(backend, ort_session, frames) -> None:
+    batch = preprocess_with(frames, backend.metadata.preprocess)
+    want = ort_session.run(None, {"images": batch})[0]
+    # The comparison only proves something if the logits depend on the image.
+    assert np.ptp(want, axis=0).max() > 0.05, "calibration failed: logits do not depend on the image"
+    got = backend.infer(batch)
+    assert got.shape == want.shape == (len(frames), 10) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    top5 = np.argsort(-want, axis=1, kind="stable")[:, :5]
+    assert (np.argsort(-got, axis=1, kind="stable")[:, :5] == top5).all()
+    # preprocessing + inference in one C++ call gives the same logits (C++ preprocessing matches to 1e-5)
+    np.testing.assert_allclose(backend.logits(frames), want, rtol=1e-3, atol=1e-3)
+    # batch 1 and batch N agree
+    np.testing.assert_allclose(backend.infer(batch[:1]), want[:1], rtol=1e-3, atol=1e-3)
+
+
+def test_predict_top5_and_timings(backend, ort_session, frames) -> None:
+    from yolocls.runtime.base import softmax, topk
+
+    preds = backend.predict(frames, topk_k=5)
+    want = softmax(ort_session.run(None, {"images": preprocess_with(frames, backend.metadata.preprocess)})[0])
+    idx, val = topk(want, 5)
+    assert len(preds) == len(frames)
+    for row, i, v in zip(preds, idx, val, strict=True):
+        assert [p.class_id for p in row] == i.tolist()
+        assert [p.name for p in row] == [f"class{j}" for j in i]
+        np.testing.assert_allclose([p.prob for p in row], v, rtol=1e-3, atol=1e-4)
+    assert set(backend.timings) == {"preprocess", "inference", "postprocess"}
+    assert all(t >= 0 for t in backend.timings.values()) and backend.timings["inference"] > 0
+    assert len(backend.predict(frames[0])) == 1  # one array -> one result list
+
+
+def test_rgb_input_flag(backend, frames) -> None:
+    rgb = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[:2]]
+    np.testing.assert_allclose(backend.logits(rgb, bgr=False), backend.logits(frames[:2]), rtol=1e-5, atol=1e-5)
+
+
+def test_threads_share_one_runtime(backend, frames) -> None:
+    expected = [backend.logits([f]) for f in frames]
+    results: dict[int, list[np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            results[k] = [backend.logits([frames[(k + j) % len(frames)]]) for j in range(2 * len(frames))]
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for k, outs in results.items():
+        for j, out in enumerate(outs):
+            np.testing.assert_array_equal(out, expected[(k + j) % len(frames)])
+
+
+def test_runtime_reads_onnx_metadata_in_cpp(onnx_model, frames) -> None:
+    C = _native.load_extension()
+    rt = C.Runtime(str(onnx_model[0]))  # no preprocess dict: the C++ side reads metadata_props itself
+    assert rt.names == onnx_model[1].names and rt.imgsz == IMGSZ and rt.num_classes == 10
+    assert rt.backend == "openvino"
+    res = rt.classify(frames, k=3)
+    assert len(res) == len(frames) and all(len(r) == 3 for r in res)
+    assert all(r[0][1] >= r[1][1] >= r[2][1] for r in res)
+    assert set(rt.last_timings) == {"preprocess", "inference", "postprocess"}
+
+
+def test_bad_inputs(backend) -> None:
+    with pytest.raises(InputError):
+        backend.infer(np.zeros((1, 3, IMGSZ + 1, IMGSZ), np.float32))
+    with pytest.raises(InputError):
+        backend.infer(np.zeros((0, 3, IMGSZ, IMGSZ), np.float32))
+    with pytest.raises(ValueError):
+        backend.predict(np.zeros((10, 10, 4), np.uint8))
+    with pytest.raises(ValueError):
+        backend.runtime.infer(np.zeros((1, 3, IMGSZ, IMGSZ), np.float64))
+    with pytest.raises(ValueError):
+        backend.runtime.classify([])
+
+
+def test_bad_files(tmp_path: Path, onnx_model) -> None:
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    C = _native.load_extension()
+    with pytest.raises(FileNotFoundError):
+        OpenVINOBackend(tmp_path / "missing.onnx", onnx_model[1])
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(MetadataError):
+        OpenVINOBackend(junk, onnx_model[1])
+    with pytest.raises(RuntimeError):
+        C.Runtime(str(junk), preprocess={"imgsz": IMGSZ})
+    with pytest.raises(ValueError, match="backend"):
+        C.Runtime(str(tmp_path / "model.bin"), preprocess={"imgsz": IMGSZ})
+    with pytest.raises(RuntimeError, match="without TensorRT|TensorRT"):
+        C.Runtime(str(tmp_path / "model.engine"), preprocess={"imgsz": IMGSZ})
+    with pytest.raises(RuntimeError, match="imgsz"):  # metadata that contradicts the graph
+        C.Runtime(str(onnx_model[0]), preprocess={"imgsz": 128, "crop": "center"}, max_batch=1)

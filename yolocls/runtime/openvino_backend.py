@@ -1,0 +1,101 @@
+"""OpenVINO backend: runs an ``.onnx`` (or OpenVINO IR ``.xml``) through the C++ runtime (``yolocls._C.Runtime``).
+
+OpenVINO reads the ONNX file directly and compiles it for the CPU with the LATENCY hint. Preprocessing, inference,
+softmax and top-k run in C++ with the GIL released; one backend may be shared by several Python threads
+(``num_requests`` inferences run concurrently, further callers wait for a free request).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolocls import _native
+from yolocls.errors import BackendUnavailableError, InputError, MetadataError
+from yolocls.metadata import ModelMetadata
+from yolocls.runtime.base import Backend, Prediction
+
+
+def _metadata_of(path: Path) -> ModelMetadata:
+    if path.suffix.lower() != ".onnx":
+        raise MetadataError(f"{path.name}: give the model's metadata (ModelMetadata) for non-ONNX files")
+    from yolocls.export.onnx import read_metadata
+
+    return read_metadata(path)
+
+
+class OpenVINOBackend(Backend):
+    """A model compiled by OpenVINO inside the C++ runtime.
+
+    Args:
+        path: ``.onnx`` file (or OpenVINO IR ``.xml``).
+        metadata: names and preprocessing; default: read from the ONNX file's yolocls metadata.
+        threads: OpenVINO inference threads (default: OpenVINO's choice).
+        num_requests: concurrent inference requests for multi-threaded callers (default 2).
+        preprocess_threads: threads of the C++ preprocessing pool (default 1: the caller's thread).
+        device: OpenVINO device name (``CPU``).
+    """
+
+    name = "openvino"
+
+    def __init__(self, path: str | Path, metadata: ModelMetadata | None = None, threads: int | None = None,
+                 num_requests: int | None = None, preprocess_threads: int = 1, device: str = "CPU") -> None:
+        C = _native.load_extension()
+        if not C.build_info().get("openvino"):
+            raise BackendUnavailableError("the yolocls extension was built without OpenVINO; "
+                                          "pip install openvino, then rebuild with pip install -e .")
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file", str(path))
+        for name, v in (("threads", threads), ("num_requests", num_requests)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
+        if metadata is None:
+            metadata = _metadata_of(path)
+        super().__init__(path, metadata)
+        try:
+            with _native.native_errors():
+                self._rt = C.Runtime(str(path), preprocess=metadata.preprocess.to_dict(), backend="openvino",
+                                     device=device, threads=threads or 0, preprocess_threads=preprocess_threads,
+                                     num_requests=num_requests or 0)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise MetadataError(f"OpenVINO cannot run {path.name} ({first}); re-export it") from None
+        if metadata.names and self._rt.num_classes != len(metadata.names):
+            raise MetadataError(f"{path.name}: metadata has {len(metadata.names)} class names but the model outputs "
+                                f"{self._rt.num_classes} classes; re-export it")
+
+    @property
+    def runtime(self) -> Any:
+        """The underlying ``yolocls._C.Runtime``."""
+        return self._rt
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``[N, C]`` float32 for a preprocessed ``[N, 3, S, S]`` float32 batch."""
+        batch = np.asarray(batch)
+        s = self.metadata.imgsz
+        if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2:] != (s, s) or batch.shape[0] < 1:
+            raise InputError(f"expected a [N, 3, {s}, {s}] batch, got shape {list(batch.shape)}")
+        with _native.native_errors():
+            return self._rt.infer(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def logits(self, images: Any, bgr: bool = True) -> np.ndarray:
+        """Logits ``[N, C]`` of uint8 HxWx3 images (or paths): preprocessing + inference in one C++ call."""
+        frames, _ = self._load_images(images)
+        with _native.native_errors():
+            return self._rt.logits(frames, bgr)
+
+    def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
+        """Top-k predictions per image; preprocessing, inference, softmax and top-k run in C++ without the GIL."""
+        frames, _ = self._load_images(images)
+        with _native.native_errors():
+            results, timings = self._rt.classify(frames, topk_k, bgr, return_timings=True)
+        names = self.names
+        self.timings = dict(timings)
+        return [[Prediction(int(i), names[i] if i < len(names) else str(i), float(p)) for i, p in row]
+                for row in results]
+
+    def close(self) -> None:
+        self._rt = None
