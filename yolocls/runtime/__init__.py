@@ -1,14 +1,12 @@
 """Inference runtimes: :func:`load` picks a backend by file type, every backend shares :class:`Backend`.
 
-=========  ==========================  =============================================================
-suffix     default backend             others that can run it
-=========  ==========================  =============================================================
-``.pt``    ``torch``                   -
-``.onnx``  ``openvino`` (when the      ``onnxruntime`` (CPU, or CUDA provider with ``device="0"``)
-           extension is built with it)
-           else ``onnxruntime``
-``.engine`` / ``.plan``  ``tensorrt``  -
-=========  ==========================  =============================================================
+Default backend by suffix (``backend=`` picks another that can read the file):
+
+- ``.pt`` / ``.pth``: ``torch``.
+- ``.onnx``: ``openvino`` when the extension is built with OpenVINO and ``device="cpu"``, else ``onnxruntime``
+  (CPU, or its CUDA provider with ``device="0"``).
+- ``.xml`` (OpenVINO IR): ``openvino``; pass ``metadata``.
+- ``.engine`` / ``.plan``: ``tensorrt`` (reads the ``<engine>.json`` sidecar).
 
 Backends import their libraries only when chosen, so ``import yolocls.runtime`` is cheap.
 """
@@ -30,7 +28,7 @@ __all__ = ["BACKENDS", "Backend", "Prediction", "available_backends", "load", "s
 BACKENDS: dict[str, tuple[str, ...]] = {
     "torch": (".pt", ".pth"),
     "onnxruntime": (".onnx",),
-    "openvino": (".onnx",),
+    "openvino": (".onnx", ".xml"),  # .xml: OpenVINO IR (metadata must be given)
     "tensorrt": (".engine", ".plan"),
 }
 _HOW_TO_GET = {
@@ -129,7 +127,9 @@ def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
             raise InputError("the OpenVINO backend runs on the CPU here; use --device cpu, or an engine on the GPU")
         from yolocls.runtime.openvino_backend import OpenVINOBackend
 
-        return OpenVINOBackend(path, metadata if metadata is not None else _onnx_metadata(path), threads=threads)
+        if metadata is None and path.suffix.lower() == ".onnx":
+            metadata = _onnx_metadata(path)  # also accepts YOLOv5's own ONNX metadata
+        return OpenVINOBackend(path, metadata, threads=threads)
     from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     providers = ["CPUExecutionProvider"]
@@ -185,7 +185,9 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         from yolocls.runtime.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(path, metadata=metadata)
-    # .onnx
+    # .onnx / .xml
+    if suffix == ".xml":
+        backend = "openvino"
     if backend is None:
         auto = "openvino" if _is_cpu(device) and _is_available("openvino") else "onnxruntime"
         try:
