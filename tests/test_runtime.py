@@ -130,6 +130,7 @@ def test_metadata_fallbacks(tiny_model: nn.Module, tmp_path: Path) -> None:
     b = load(yolov5_style, backend="onnxruntime")
     assert b.names == ["a", "b", "c", "d"] and b.metadata.imgsz == 64 and b.metadata.dynamic
     assert b.metadata.preprocess == PreprocessConfig(imgsz=64)
+    assert load(yolov5_style).names == ["a", "b", "c", "d"]  # the default backend (OpenVINO when built) too
 
     bare = tmp_path / "bare.onnx"
     del proto.metadata_props[:]
