@@ -108,14 +108,17 @@ def _np_top5(logits: np.ndarray) -> list[int]:
     return np.argsort(-p)[:5].tolist()
 
 
-def ort_session(onnx_path: Path, threads: int | None = None) -> Any:
+def ort_session(onnx_path: Path, threads: int | None = None, spinning: bool = True) -> Any:
     import onnxruntime as ort
 
     opts = None
-    if threads is not None:
+    if threads is not None or not spinning:
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        if not spinning:  # idle worker threads sleep instead of spinning (matters on shared cores)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
@@ -183,16 +186,52 @@ def fast_preprocess_into(out: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return out
 
 
-def ort_fast_path(onnx_path: Path, size: int, threads: int | None = None) -> PathFn:
-    sess = ort_session(onnx_path, threads)
-    name = sess.get_inputs()[0].name
+def _preprocess_into(size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Our compiled preprocessing into one preallocated buffer when built, else the careful cv2 one."""
+    from yolocls import _native
+    from yolocls.data.preprocess import PreprocessConfig
+
     buf = np.empty((1, 3, size, size), dtype=np.float32)
+    if _native.available():
+        cfg = PreprocessConfig(imgsz=size)
+        return lambda frame: _native.preprocess([frame], cfg, out=buf)
+    return lambda frame: fast_preprocess_into(buf, frame)
+
+
+def ort_fast_path(onnx_path: Path, size: int, threads: int | None = None, spinning: bool = True) -> PathFn:
+    """ORT fed by a preallocated buffer, bare top-5 (no Prediction objects): the floor of an ORT pipeline."""
+    sess = ort_session(onnx_path, threads, spinning)
+    name = sess.get_inputs()[0].name
+    pre = _preprocess_into(size)
 
     def run(frame: np.ndarray) -> tuple[list[int], Stages]:
         t0 = _now()
-        x = fast_preprocess_into(buf, frame)
+        x = pre(frame)
         t1 = _now()
         y = sess.run(None, {name: x})[0]
+        t2 = _now()
+        top5 = _np_top5(y)
+        return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": _now() - t2}
+
+    return run
+
+
+def openvino_py_path(onnx_path: Path, size: int, threads: int | None = None) -> PathFn:
+    """OpenVINO's Python API (LATENCY hint, one request) fed by a preallocated buffer (explore only)."""
+    import openvino as ov
+
+    cfg: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads is not None:
+        cfg["INFERENCE_NUM_THREADS"] = threads
+    req = ov.Core().compile_model(str(onnx_path), "CPU", cfg).create_infer_request()
+    pre = _preprocess_into(size)
+
+    def run(frame: np.ndarray) -> tuple[list[int], Stages]:
+        t0 = _now()
+        x = pre(frame)
+        t1 = _now()
+        req.infer({0: x})
+        y = req.get_output_tensor(0).data
         t2 = _now()
         top5 = _np_top5(y)
         return top5, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": _now() - t2}
@@ -266,7 +305,12 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
         for b in ours_candidates:
             if f"ours ({b})" not in paths:
                 paths[f"ours ({b})"] = ours_path(onnx_path, b, args.threads)
-        paths["ort + prealloc cv2 pre"] = ort_fast_path(onnx_path, size, args.threads)
+        paths["ort + prealloc pre"] = ort_fast_path(onnx_path, size, args.threads)
+        paths["ort + prealloc pre, no spin"] = ort_fast_path(onnx_path, size, args.threads, spinning=False)
+        try:
+            paths["openvino-py LATENCY + prealloc pre"] = openvino_py_path(onnx_path, size, args.threads)
+        except Exception as e:  # noqa: BLE001 - an explore variant that cannot run is a note, not a failure
+            notes["openvino-py"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         for t in (1, 2):
             paths[f"ours ({best}) threads={t}"] = ours_path(onnx_path, best, t)
     # the preprocessing of every path must agree with ours (up to OpenCV's fixed-point rounding)

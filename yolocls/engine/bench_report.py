@@ -370,7 +370,7 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
     for label, pts in series.items():
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    labelled = {}
+    labelled: dict[str, tuple[float, float]] = {}
     for pts in series.values():
         for px, py, name in pts:
             labelled.setdefault(name, (px, py))

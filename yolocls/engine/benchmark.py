@@ -424,11 +424,12 @@ def iter_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLi
     if not names and not weights:
         raise InputError("nothing to benchmark: give --model NAME, --models a,b|all or --weights FILE")
     frames = make_frames(max(settings.batches), *settings.frame_hw, seed=settings.seed)
-    for item in [*names, *[Path(w) for w in weights]]:
+    items: list[str | Path] = [*names, *[Path(w) for w in weights]]
+    for item in items:
         if on_model is not None:
             on_model(str(item))
-        src = file_source(item, settings.imgsz) if isinstance(item, Path) else zoo_source(item, settings.imgsz,
-                                                                                          settings.seed)
+        src = (file_source(item, settings.imgsz) if isinstance(item, Path)
+               else zoo_source(item, settings.imgsz, settings.seed))
         yield from iter_source_rows(src, settings, frames)
         src.module = None  # free the big models as we go
 
