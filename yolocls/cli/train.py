@@ -46,9 +46,10 @@ def train(
     project: Annotated[str, typer.Option("--project")] = "runs/train",
     name: Annotated[str, typer.Option("--name")] = "exp",
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Reuse project/name instead of incrementing.")] = False,
-    resume: Annotated[str | None, typer.Option("--resume", is_flag=False, flag_value="True",
-                                               help="Resume a run: --resume (newest under --project) or --resume "
-                                                    "PATH/last.pt.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume a run: --resume (the newest last.pt under "
+                                                          "--project) or --resume PATH/last.pt.")] = False,
+    resume_path: Annotated[str | None, typer.Argument(metavar="PATH", show_default=False,
+                                                      help="The last.pt to continue (with --resume).")] = None,
     no_plots: Annotated[bool, typer.Option("--no-plots")] = False,
 ) -> None:
     """Train a classifier; writes weights/last.pt, weights/best.pt, results.csv and plots to PROJECT/NAME."""
@@ -62,6 +63,9 @@ def train(
     if dropout is not None and not 0 <= dropout < 1:
         raise typer.BadParameter("must be in [0, 1)", param_hint="--dropout")
 
+    if resume_path is not None and not resume:
+        raise typer.BadParameter(f"unexpected argument {resume_path!r}; did you mean --resume {resume_path}?",
+                                 param_hint="PATH")
     from yolocls.engine.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(
@@ -70,7 +74,7 @@ def train(
         weight_decay=decay, cos_lr=cos_lr, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
         dropout=dropout, ema=not no_ema, amp=not no_amp, patience=patience, seed=seed, workers=workers,
         device=device, cache=cache, augment=not no_augment, project=project, name=name, exist_ok=exist_ok,
-        resume=(True if resume == "True" else resume) if resume else False, plots=not no_plots,
+        resume=(resume_path or True) if resume else False, plots=not no_plots,
     )
     result = Trainer(cfg).train()
     if result.interrupted:

@@ -323,16 +323,6 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
 
-        # run folder: decided on rank 0, shared with the others
-        if self.save_dir is None:
-            self.save_dir = increment_path(Path(cfg.project) / cfg.name, exist_ok=cfg.exist_ok) if main else None
-            self.save_dir = D.broadcast_object(self.save_dir)
-        save_dir = Path(self.save_dir)  # type: ignore[arg-type]
-        wdir = save_dir / "weights"
-        last, best = wdir / "last.pt", wdir / "best.pt"
-        if main:
-            wdir.mkdir(parents=True, exist_ok=True)
-
         # data (rank 0 materialises a built-in dataset first)
         with D.main_process_first():
             root = resolve_dataset(cfg.data)
@@ -344,6 +334,16 @@ class Trainer:
                                       cache=cfg.cache, names=names)
         val_ds = ImageFolderDataset(val_dir, cfg.imgsz, augment=False, preprocess=model.preprocess,
                                     cache=cfg.cache, names=names) if main else None
+
+        # run folder (after the data and model are known to work): decided on rank 0, shared with the others
+        if self.save_dir is None:
+            self.save_dir = increment_path(Path(cfg.project) / cfg.name, exist_ok=cfg.exist_ok) if main else None
+            self.save_dir = D.broadcast_object(self.save_dir)
+        save_dir = Path(self.save_dir)  # type: ignore[arg-type]
+        wdir = save_dir / "weights"
+        last, best = wdir / "last.pt", wdir / "best.pt"
+        if main:
+            wdir.mkdir(parents=True, exist_ok=True)
 
         world = info.world_size
         if cfg.batch_size % world:
