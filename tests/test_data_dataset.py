@@ -297,6 +297,8 @@ def test_dataset_on_digits(digits_root: Path) -> None:
     assert tr._transform is not None and tr._transform.scale == (0.5, 1.0) and tr._transform.hflip == 0.0
     x, _ = tr[0]
     assert x.shape == (3, 16, 16)
+    with pytest.raises(InputError, match="unknown augment option"):
+        ImageFolderDataset(digits_root / "val", 16, augment=True, augment_options={"flip": 0.0})
     va = ImageFolderDataset(digits_root / "val", 16, names=tr.names)
     assert len(tr) == 1442 and len(va) == 355 and tr.names == [str(c) for c in range(10)]
     assert va.class_counts() == [35, 36, 35, 36, 36, 36, 36, 35, 34, 36]

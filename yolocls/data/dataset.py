@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from yolocls.data.io import MAX_PIXELS, ImageError, imread, is_image_file, verify_image
 from yolocls.data.preprocess import PreprocessConfig, preprocess_with
-from yolocls.errors import DatasetError
+from yolocls.errors import DatasetError, InputError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ def scan_image_folder(split_dir: str | os.PathLike[str],
         LOGGER.warning("%s: %d empty class folder(s) with no images: %s", split_dir, len(empty),
                        ", ".join(empty[:10]) + (" ..." if len(empty) > 10 else ""))
     if not samples:
-        raise DatasetError(f"no images found under {split_dir} (looked for {', '.join(('.jpg', '.png', '...'))} "
-                           "files in its class folders)")
+        raise DatasetError(f"no images found under {split_dir}: its class folders hold no .jpg/.png/.bmp/.webp/... "
+                           "files")
     return samples, list(names)
 
 
@@ -242,7 +242,11 @@ class ImageFolderDataset(Dataset):
         if self.augment:
             from yolocls.data.augment import TrainAugment
 
-            self._transform = TrainAugment(self.preprocess, seed=seed, **dict(augment_options or {}))
+            options = dict(augment_options or {})
+            unknown = sorted(set(options) - {"scale", "ratio", "hflip", "jitter"})
+            if unknown:
+                raise InputError(f"unknown augment option(s) {', '.join(unknown)}: use scale, ratio, hflip, jitter")
+            self._transform = TrainAugment(self.preprocess, seed=seed, **options)
         self._cache: list[np.ndarray | None] | None = None
         if cache:
             self._fill_cache()
