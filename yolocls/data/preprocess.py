@@ -111,10 +111,13 @@ def resize_bilinear(region: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """Half-pixel bilinear resize of an HxWxC array, computed in float64 (no rounding)."""
     y0, y1, wy = _linear_taps(region.shape[0], out_h)
     x0, x1, wx = _linear_taps(region.shape[1], out_w)
-    img = region.astype(np.float64)
+    # Gather the sampled rows/columns while still uint8 (only 4 taps per output pixel are ever read), then widen.
+    r0, r1 = region[y0], region[y1]
+    p00, p01 = r0[:, x0].astype(np.float64), r0[:, x1].astype(np.float64)
+    p10, p11 = r1[:, x0].astype(np.float64), r1[:, x1].astype(np.float64)
     wx = wx[None, :, None]
-    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
-    bot = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
+    top = p00 * (1 - wx) + p01 * wx
+    bot = p10 * (1 - wx) + p11 * wx
     wy = wy[:, None, None]
     return top * (1 - wy) + bot * wy
 
