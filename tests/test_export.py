@@ -475,6 +475,8 @@ def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, fixtures_dir: Pa
     (["--weights", "tiny-cls", "--include", "onnx,coreml"], "unknown export format 'coreml'"),
     (["--weights", "tiny-cls", "--opset", "99"], "opset must be an integer from"),
     (["--weights", "tiny-cls", "--output", "x.pt"], "--output must end in .onnx"),
+    (["--weights", "tiny-cls", "--verify-images", "no_such_dir"], "file not found: no_such_dir"),
+    (["--weights", "tiny-cls", "--device", "7"], "device '7' requested"),
     (["--weights", "tiny-cls", "--include", "onnx,engine"], "TensorRT is not installed"),
 ])
 def test_cli_export_user_errors_exit_2(args: list[str], message: str, tmp_path: Path,

@@ -203,6 +203,6 @@ def verify_onnx(
         raise VerificationError(
             f"the exported model does not match PyTorch at batch {d['batch']}: {d['reason']} "
             f"(max abs diff {report.max_abs_diff:.3g}, top-1 agreement {report.top1_agreement:.0%}); "
-            "report this model, or export with --no-verify to keep the file anyway"
+            "report this model, or export with --no-verify (verify=False) to keep the file anyway"
         )
     return report
