@@ -49,3 +49,19 @@ def test_two_process_gloo_ddp(tmp_path: Path) -> None:
     assert ckpt["updates"] == 23 and ckpt["epoch"] == 0
     assert (out / "ddp" / "results.csv").read_text().count("\n") == 2
     assert "2 process(es)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_cli_entry_point(tmp_path: Path) -> None:
+    """How users launch it: ``torchrun --nproc_per_node 2 -m yolocls train ...``."""
+    env = {**os.environ, "YOLOCLS_DATASETS": str(tmp_path / "datasets"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "yolocls",
+           "train", "--model", "tiny-cls", "--data", "digits", "--epochs", "1", "--imgsz", "32", "--batch-size", "64",
+           "--no-augment", "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "runs"), "--name", "cli",
+           "--no-plots"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "runs" / "cli"
+    assert (run / "weights" / "last.pt").is_file() and (run / "weights" / "best.pt").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["cli"]
+    assert proc.stdout.count("training images/s") == 1  # only rank 0 reports

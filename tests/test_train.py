@@ -205,3 +205,57 @@ def test_cli_train_runs(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert (tmp_path / "cli" / "weights" / "best.pt").is_file()
     assert len(_read_csv(tmp_path / "cli" / "results.csv")) == 1
+
+
+def test_interrupt_mid_epoch_saves_state_and_resume_restarts_that_epoch(tmp_path: Path) -> None:
+    from yolocls.models.checkpoint import read_checkpoint
+
+    def stop_at_batch_5(trainer: Trainer) -> None:
+        if trainer.epoch == 1 and trainer.batch == 4:
+            trainer.request_stop()
+
+    cfg = dict(FAST, epochs=3, project=str(tmp_path), name="mid")
+    r = Trainer(TrainConfig(**cfg), callbacks={"on_batch_end": [stop_at_batch_5]}).train()
+    assert r.interrupted and r.epochs_completed == 1 and len(r.rows) == 1
+    ck = read_checkpoint(r.last)
+    nb = -(-N_TRAIN // 64)
+    # the 5 optimizer steps of the unfinished epoch are kept; the epoch counter says epoch 1 must be redone
+    assert ck["epoch"] == 0 and ck["updates"] == nb + 5 and ck["scheduler"]["last_epoch"] == 1
+    done = Trainer(TrainConfig(resume=True, project=str(tmp_path), device="cpu", workers=0, progress=False)).train()
+    assert done.save_dir == r.save_dir and done.epochs_completed == 3
+    assert [int(row["epoch"]) for row in done.rows] == [0, 1, 2]
+    assert read_checkpoint(done.last)["updates"] == 3 * nb + 5
+
+
+def _small_imagefolder(root: Path, classes: tuple[str, ...], per_split: dict[str, int]) -> Path:
+    """A 2-class ImageFolder made of digits images (copied from the materialised built-in dataset)."""
+    import shutil
+
+    from yolocls.data.dataset import resolve_dataset
+
+    src = resolve_dataset("digits")
+    for split, n in per_split.items():
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for f in sorted((src / split / c).glob("*.png"))[:n]:
+                shutil.copy(f, root / split / c / f.name)
+    return root
+
+
+def test_finetune_official_yolov5_checkpoint_resets_head(tmp_path: Path, fixtures_dir: Path) -> None:
+    from yolocls.models.checkpoint import load_model
+
+    data = _small_imagefolder(tmp_path / "two", ("3", "7"), {"train": 16, "val": 4})
+    official = fixtures_dir / "yolov5n-cls-official-format.pt"
+    assert load_model(official).num_classes == 10
+    r = Trainer(TrainConfig(model=None, pretrained=str(official), data=str(data), epochs=1, imgsz=32,
+                            batch_size=8, workers=0, device="cpu", progress=False, plots=False,
+                            project=str(tmp_path), name="ft")).train()
+    m = load_model(r.best)
+    assert m.num_classes == 2 and m.names == ["3", "7"] and m.model_name == "yolov5n-cls"
+    assert m.preprocess.imgsz == 32
+    # the backbone started from the official weights, not from a random init
+    ref = load_model(official).state_dict()
+    got = load_model(r.last).state_dict()
+    key = "model.0.conv.weight"
+    assert torch.allclose(got[key].float(), ref[key].float(), atol=0.05)

@@ -220,8 +220,9 @@ def write_results_csv(path: Path, rows: list[dict[str, float]]) -> None:
 class Trainer:
     """Train a classifier. ``Trainer(TrainConfig(...)).train() -> TrainResults``.
 
-    ``callbacks`` maps an event name to functions called as ``fn(trainer)``: ``on_epoch_end`` (after the
-    checkpoints of an epoch are saved; ``trainer.epoch`` and ``trainer.rows`` are current) and ``on_train_end``.
+    ``callbacks`` maps an event name to functions called as ``fn(trainer)``: ``on_batch_end`` (after each
+    optimizer step; ``trainer.epoch``/``trainer.batch`` are current), ``on_epoch_end`` (after the checkpoints of an
+    epoch are saved; ``trainer.rows`` is current) and ``on_train_end``.
     :meth:`request_stop` (also bound to SIGINT) finishes the current batch, saves last.pt and returns.
     """
 
@@ -237,6 +238,7 @@ class Trainer:
         self.cfg = cfg
         self.callbacks = callbacks or {}
         self.epoch = -1
+        self.batch = -1
         self.rows: list[dict[str, float]] = []
         self._stop = False
         self.save_dir: Path | None = None
@@ -430,6 +432,8 @@ class Trainer:
                         dt = time.perf_counter() - t0
                         pbar.set_postfix_str(f"loss {tloss_sum / tloss_n:.4f} lr {optimizer.param_groups[0]['lr']:.2e}"
                                              f" {tloss_n * world / max(dt, 1e-9):.0f} img/s")
+                    self.batch = i
+                    self._fire("on_batch_end")
                     stop_now = D.any_rank(self._stop, device) if info.enabled else self._stop
                     if stop_now:
                         interrupted = True
