@@ -68,6 +68,32 @@ def test_float16_within_one_ulp(C, rng, crop: str) -> None:
     want = preprocess(img, 96, crop, dtype=np.float16)
     assert got.dtype == np.float16
     _assert_half_close(got, want)
+    # bit-exact: the same float32 values as the float32 output, rounded to nearest even like NumPy
+    f32 = C.preprocess(img, 96, crop)
+    np.testing.assert_array_equal(got.view(np.uint16), f32.astype(np.float16).view(np.uint16))
+
+
+def test_portable_half_conversion_matches_numpy(tmp_path) -> None:
+    """The non-F16C float->half path (ARM, old x86) rounds like NumPy, incl. subnormals, overflow and ties."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from yolocls import _native\n"
+        "C = _native.load_extension()\n"
+        "rng = np.random.default_rng(1)\n"
+        "img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)\n"
+        # scale/mean/std chosen so outputs span half subnormals, normals and values beyond 65504 (inf)
+        "for scale, std in ((1e-7, 1.0), (1.0 / 255, 0.229), (300.0, 0.5), (1.0, 1.0)):\n"
+        "    a = C.preprocess(img, 64, 'stretch', mean=(0, 0, 0), std=(std,) * 3, scale=scale, dtype=np.float32)\n"
+        "    h = C.preprocess(img, 64, 'stretch', mean=(0, 0, 0), std=(std,) * 3, scale=scale, dtype=np.float16)\n"
+        "    assert (h.view(np.uint16) == a.astype(np.float16).view(np.uint16)).all(), scale\n"
+        "print('ok')\n"
+    )
+    env = {**__import__("os").environ, "YOLOCLS_NO_F16C": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 def test_strided_views_match(C, rng) -> None:

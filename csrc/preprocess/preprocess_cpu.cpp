@@ -5,7 +5,11 @@
 // apply the folded mean/std multiply-add and write the three CHW planes. Only source rows that are sampled are read.
 // Work is split into (image, row block) tasks over the Preprocessor's persistent pool.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -112,27 +116,26 @@ void compute_row(const uint8_t* __restrict r0, const uint8_t* __restrict r1, flo
     uint8_t* __restrict c0b = c0a + n + 4;
     uint8_t* __restrict c1a = c0b + n + 4;
     uint8_t* __restrict c1b = c1a + n + 4;
-    // One source row at a time (fewer live pointers: the loop stays in registers). In the common case both pixels
-    // of a column are adjacent (o1 == o0 + 3): one 8-byte load feeds both 4-byte stores (the 4th byte of each store
-    // is overwritten by the next column).
+    // Both pixels of a column are usually adjacent (o1 == o0 + 3): one 8-byte load per row feeds both 4-byte stores
+    // (the 4th byte of each store is overwritten by the next column).
     const int nfast = t.nfast;
-    for (int r = 0; r < 2; ++r) {
-      const uint8_t* __restrict src = r ? r1 : r0;
-      uint8_t* __restrict da = r ? c1a : c0a;
-      uint8_t* __restrict db = r ? c1b : c0b;
-      for (int x = 0; x < nfast; ++x) {
-        uint64_t v;
-        std::memcpy(&v, src + o0[x], 8);
-        const uint32_t lo32 = static_cast<uint32_t>(v);
-        const uint32_t hi32 = static_cast<uint32_t>(v >> 24);
-        std::memcpy(da + 3 * x, &lo32, 4);
-        std::memcpy(db + 3 * x, &hi32, 4);
-      }
-      for (int x = nfast; x < ow; ++x) {
-        for (int c = 0; c < 3; ++c) {
-          da[3 * x + c] = src[o0[x] + c];
-          db[3 * x + c] = src[o1[x] + c];
-        }
+    for (int x = 0; x < nfast; ++x) {
+      uint64_t v0, v1;
+      std::memcpy(&v0, r0 + o0[x], 8);
+      std::memcpy(&v1, r1 + o0[x], 8);
+      const uint32_t a0 = static_cast<uint32_t>(v0), b0 = static_cast<uint32_t>(v0 >> 24);
+      const uint32_t a1 = static_cast<uint32_t>(v1), b1 = static_cast<uint32_t>(v1 >> 24);
+      std::memcpy(c0a + 3 * x, &a0, 4);
+      std::memcpy(c0b + 3 * x, &b0, 4);
+      std::memcpy(c1a + 3 * x, &a1, 4);
+      std::memcpy(c1b + 3 * x, &b1, 4);
+    }
+    for (int x = nfast; x < ow; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        c0a[3 * x + c] = r0[o0[x] + c];
+        c0b[3 * x + c] = r0[o1[x] + c];
+        c1a[3 * x + c] = r1[o0[x] + c];
+        c1b[3 * x + c] = r1[o1[x] + c];
       }
     }
     const float* __restrict W0 = t.w0x3.data();
@@ -175,7 +178,28 @@ void compute_row(const uint8_t* __restrict r0, const uint8_t* __restrict r1, flo
 }
 
 inline void store(float* dst, const float* src, int n) { std::memcpy(dst, src, sizeof(float) * n); }
+#if defined(__x86_64__) && defined(__GNUC__)
+// F16C converts 8 floats per instruction (round to nearest even, like float_to_half); chosen at run time.
+__attribute__((target("avx,f16c"))) void store_half_f16c(uint16_t* dst, const float* src, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+  for (; i < n; ++i) dst[i] = detail::float_to_half(src[i]);
+}
+// YOLOCLS_NO_F16C=1 forces the portable conversion (what ARM and old x86 run), so tests can cover it here.
+const bool kHasF16C = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") &&
+                      std::getenv("YOLOCLS_NO_F16C") == nullptr;
+#endif
+
 inline void store(uint16_t* dst, const float* src, int n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasF16C) {
+    store_half_f16c(dst, src, n);
+    return;
+  }
+#endif
   for (int i = 0; i < n; ++i) dst[i] = detail::float_to_half(src[i]);
 }
 inline void fill(float* dst, float v, int n) { std::fill(dst, dst + n, v); }
