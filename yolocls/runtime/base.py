@@ -110,14 +110,14 @@ class Backend(ABC):
         idx, val = topk(softmax(logits), topk_k)
         names = self.names
         result = [
-            [Prediction(int(i), names[int(i)] if int(i) < len(names) else str(int(i)), float(p)) for i, p in zip(r, v)]
-            for r, v in zip(idx, val)
+            [Prediction(int(i), names[int(i)] if int(i) < len(names) else str(int(i)), float(p)) for i, p in zip(r, v, strict=True)]
+            for r, v in zip(idx, val, strict=True)
         ]
         t3 = time.perf_counter()
         self.timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
         return result
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends free everything on garbage collection
         """Release the backend's resources (sessions, engines, device memory)."""
 
     def __enter__(self) -> Backend:
