@@ -284,3 +284,29 @@ def test_cuda_padded_rows(C, rng) -> None:
     C.preprocess_cuda(src.data_ptr(), 300, 400, src.stride(0), dst.data_ptr(), crop="letterbox")
     torch.cuda.synchronize()
     np.testing.assert_allclose(dst.cpu().numpy(), preprocess(wide[:, 50:450], crop="letterbox")[0], atol=1e-5)
+
+
+def test_cpp_metadata_reader_matches_python(C) -> None:
+    import json
+
+    from yolocls.metadata import ModelMetadata
+
+    cfg = PreprocessConfig(imgsz=160, crop="letterbox", mean=(0.5, 0.25, 0.125), std=(0.2, 0.3, 0.4),
+                           channel_order="BGR", pad_value=0)
+    names = ["cat", 'say "hi"', "naïve/ünïcode ✓", "tab\there", "back\\slash", "😀"]
+    meta = ModelMetadata(names=names, preprocess=cfg, model="yolov5n-cls")
+    d = C.parse_metadata(meta.to_json())
+    assert d["names"] == names and d["model"] == "yolov5n-cls" and d["imgsz"] == 160
+    assert d["crop"] == "letterbox" and d["channel_order"] == "BGR" and d["pad_value"] == 0
+    np.testing.assert_allclose(d["mean"], cfg.mean, rtol=1e-6)
+    np.testing.assert_allclose(d["std"], cfg.std, rtol=1e-6)
+    assert abs(d["scale"] - cfg.scale) < 1e-9
+    # other writers: names as {"0": ...}, imgsz as an int, ensure_ascii escapes, no preprocess block
+    other = json.dumps({"names": {"1": "b", "0": "a", "10": "k"}, "imgsz": 64})
+    d = C.parse_metadata(other)
+    assert d["names"] == ["a", "b", "k"] and d["imgsz"] == 64 and d["crop"] == "center"
+    for bad in ("", "{", "[1, 2]", '{"names": ["a"]}', '{"names": "a", "imgsz": 3}', '{"names": [], "imgsz": 0}',
+                '{"names": [], "imgsz": 8, "task": "detect"}', '{"names": [], "imgsz": 8} trailing',
+                '{"names": [], "imgsz": 8, "preprocess": {"crop": "zoom"}}'):
+        with pytest.raises(RuntimeError):
+            C.parse_metadata(bad)

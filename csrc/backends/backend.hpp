@@ -64,7 +64,8 @@ class InferSlot {
   virtual void* input_buffer(int batch) = 0;
 
   // Copy a caller-owned NCHW buffer (same dtype as ModelInfo::input_dtype) at `src_memory` into the slot's input.
-  // Default: host memcpy into input_buffer(); device backends override to use cudaMemcpyAsync on their stream.
+  // Default: host memcpy into input_buffer(). Device backends override it and must accept both Memory::Host (the
+  // Runtime preprocesses on the CPU and uploads through this) and Memory::Device (cudaMemcpyAsync on their stream).
   virtual void copy_input(const void* src, int batch, Memory src_memory);
 
   // Run inference on the first `batch` images of the input buffer; synchronous (returns when output() is ready).

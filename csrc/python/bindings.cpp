@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "yolocls/config.hpp"
+#include "yolocls/metadata.hpp"
 #include "yolocls/postprocess.hpp"
 #include "yolocls/preprocess.hpp"
 #include "yolocls/runtime.hpp"
@@ -295,6 +296,23 @@ PYBIND11_MODULE(_C, m) {
       "CUDA preprocessing of one device uint8 image (pointer, rows `row_stride` bytes apart) into a device buffer of\n"
       "3*imgsz*imgsz float32/float16 at dst_ptr, enqueued on `stream` (cudaStream_t as int; 0 = default stream).\n"
       "Not synchronised. Raises _C.Unavailable without CUDA/GPU.");
+
+  m.def("parse_metadata", [](const std::string& text) {
+    const ModelMetadata md = parse_metadata(text);
+    const PreprocessConfig& c = md.preprocess;
+    static const char* crops[] = {"center", "stretch", "letterbox"};
+    py::dict d;
+    d["names"] = md.names;
+    d["model"] = md.model;
+    d["imgsz"] = c.imgsz;
+    d["crop"] = crops[static_cast<int>(c.crop)];
+    d["mean"] = std::vector<float>(c.mean, c.mean + 3);
+    d["std"] = std::vector<float>(c.std, c.std + 3);
+    d["scale"] = c.scale;
+    d["pad_value"] = c.pad_value;
+    d["channel_order"] = c.channel_order == ChannelOrder::RGB ? "RGB" : "BGR";
+    return d;
+  }, py::arg("json"), "The C++ reader of the yolocls metadata JSON (what C++ apps see); raises RuntimeError.");
 
   m.def("softmax", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits) {
     if (logits.ndim() != 2 || logits.shape(1) < 1) throw InvalidArgument("logits must be [N, C] with C >= 1");
