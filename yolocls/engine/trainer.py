@@ -185,13 +185,13 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 def _reseed_data(loader: Any, seed: int, epoch: int) -> None:
     """Make epoch ``epoch``'s shuffling and augmentation a function of (seed, epoch) only."""
-    sampler = getattr(loader, "sampler", None)
+    sampler: Any = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)  # DistributedSampler shuffles from (seed, epoch)
     gen = getattr(loader, "generator", None)
     if isinstance(gen, torch.Generator):
         gen.manual_seed(seed)
-    ds = getattr(loader, "dataset", None)
+    ds: Any = getattr(loader, "dataset", None)
     if hasattr(ds, "set_epoch"):
         ds.set_epoch(epoch)
     if hasattr(ds, "reseed"):
@@ -273,7 +273,7 @@ class Trainer:
         ckpt["_path"] = path
         return ckpt
 
-    def _build_model(self, num_classes: int, names: list[str], device: torch.device) -> nn.Module:
+    def _build_model(self, num_classes: int, names: list[str], device: torch.device) -> Any:
         from yolocls.models import create_model
 
         cfg = self.cfg
@@ -314,7 +314,7 @@ class Trainer:
 
     def _train(self, cfg: TrainConfig, device: torch.device, info: D.DistInfo,
                resume_ckpt: dict[str, Any] | None) -> TrainResults:
-        from yolocls.data.dataset import ImageFolderDataset, find_split, resolve_dataset
+        from yolocls.data.dataset import ImageFolderDataset, find_split, resolve_dataset, scan_image_folder
         from yolocls.data.loader import build_dataloader
         from yolocls.engine.validator import validate
         from yolocls.utils.files import increment_path
@@ -329,8 +329,7 @@ class Trainer:
         with D.main_process_first():
             root = resolve_dataset(cfg.data)
             train_dir, val_dir = find_split(root, "train"), find_split(root, "val")
-        probe = ImageFolderDataset(train_dir, cfg.imgsz, augment=False)
-        names = list(probe.names)
+        _, names = scan_image_folder(train_dir)  # class list without decoding anything
         model = self._build_model(len(names), names, device)
         train_ds = ImageFolderDataset(train_dir, cfg.imgsz, augment=cfg.augment, preprocess=model.preprocess,
                                       cache=cfg.cache, names=names)

@@ -138,8 +138,8 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
         from yolocls.data.loader import build_dataloader
 
         root = resolve_dataset(data, splits=(split,))
-        ds = ImageFolderDataset(find_split(root, split), pp.imgsz, augment=False, preprocess=pp, names=names)
-        dataloader = build_dataloader(ds, batch_size, shuffle=False, workers=workers)
+        val_ds = ImageFolderDataset(find_split(root, split), pp.imgsz, augment=False, preprocess=pp, names=names)
+        dataloader = build_dataloader(val_ds, batch_size, shuffle=False, workers=workers)
     ds = getattr(dataloader, "dataset", None)
     ds_names = list(getattr(ds, "names", None) or names or model_names)
     nc_model = len(model_names) if model_names else (model.num_classes if is_torch else len(ds_names))
