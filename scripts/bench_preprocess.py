@@ -76,8 +76,8 @@ def make_careful_cv2(imgsz: int) -> Callable[[np.ndarray], np.ndarray]:
 def pil_pipeline(img: np.ndarray, imgsz: int) -> np.ndarray:
     from PIL import Image
 
-    x = Image.fromarray(np.ascontiguousarray(center_crop(img)[:, :, ::-1]))
-    x = np.asarray(x.resize((imgsz, imgsz), Image.BILINEAR), dtype=np.float32) / 255.0
+    pil = Image.fromarray(np.ascontiguousarray(center_crop(img)[:, :, ::-1]))
+    x = np.asarray(pil.resize((imgsz, imgsz), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     x = (x - MEAN) / STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
