@@ -113,6 +113,15 @@ def test_strided_views_match(C, rng) -> None:
                                        err_msg=f"{name} {crop}")
 
 
+def test_buffer_protocol_objects(C, rng) -> None:
+    img = _rand_image(rng, 40, 60)
+    want = preprocess(img, 32)
+    np.testing.assert_allclose(C.preprocess(memoryview(img), 32), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(C.preprocess([memoryview(img[:, 5:])], 32), preprocess(img[:, 5:], 32), atol=1e-5)
+    with pytest.raises(ValueError):
+        C.preprocess(memoryview(b"abc"))  # 1-D bytes
+
+
 def test_single_row_with_odd_stride(C, rng) -> None:
     img = _rand_image(rng, 5, 40)[2:3]  # one row: its stride says nothing
     np.testing.assert_allclose(C.preprocess(img, 16, "stretch"), preprocess(img, 16, "stretch"), rtol=0, atol=1e-5)

@@ -59,11 +59,19 @@ ImageView view_of(py::array arr, size_t index, ChannelOrder order, std::vector<p
   return v;
 }
 
+// Any buffer-protocol object (memoryview, PIL-free byte views, ...) as an ndarray over the same memory (no copy).
+py::array as_array(py::handle obj) {
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+  py::array a = py::array::ensure(obj);
+  if (!a) throw py::error_already_set();
+  return a;
+}
+
 Images gather(py::handle images, bool bgr) {
   Images out;
   const ChannelOrder order = bgr ? ChannelOrder::BGR : ChannelOrder::RGB;
-  if (py::isinstance<py::array>(images)) {
-    out.views.push_back(view_of(py::reinterpret_borrow<py::array>(images), 0, order, &out.keep));
+  if (py::isinstance<py::array>(images) || py::isinstance<py::buffer>(images)) {
+    out.views.push_back(view_of(as_array(images), 0, order, &out.keep));
     return out;
   }
   if (!py::isinstance<py::sequence>(images) || py::isinstance<py::str>(images)) {
@@ -73,11 +81,11 @@ Images gather(py::handle images, bool bgr) {
   if (seq.size() == 0) throw InvalidArgument("no images given");
   for (size_t i = 0; i < seq.size(); ++i) {
     py::object item = seq[i];
-    if (!py::isinstance<py::array>(item)) {
+    if (!py::isinstance<py::array>(item) && !py::isinstance<py::buffer>(item)) {
       throw InvalidArgument("image " + std::to_string(i) + " must be a numpy array, got " +
                             std::string(py::str(py::type::handle_of(item).attr("__name__"))));
     }
-    out.views.push_back(view_of(py::reinterpret_borrow<py::array>(item), i, order, &out.keep));
+    out.views.push_back(view_of(as_array(item), i, order, &out.keep));
   }
   return out;
 }
