@@ -345,7 +345,7 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
         x: ``params_m`` (millions of parameters) or ``gflops_true``.
         stage: which stage's median to plot (``inference`` or ``end_to_end``).
         batch: which batch size (default: the smallest in the report). The published YOLOv5 CPU ONNX
-            numbers are drawn as a dashed grey reference.
+            numbers are drawn as grey crosses for reference.
     """
     import matplotlib
 
@@ -369,7 +369,8 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
             series.setdefault(f"{r['backend']} ({r.get('device', 'cpu')})", []).append((r[x], med, r["model"]))
     for label, pts in series.items():
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        # markers only: the models are different families, a line between them would suggest a trend
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ls="none", label=label)
     labelled: dict[str, tuple[float, float]] = {}
     for pts in series.values():
         for px, py, name in pts:
@@ -380,10 +381,16 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
     pub = sorted({(r[x], r["published"]["cpu_onnx_ms"]) for r in ok
                   if (r.get("published") or {}).get("cpu_onnx_ms") and b == 1})
     if pub:
-        ax.plot([p[0] for p in pub], [p[1] for p in pub], ls="--", color="grey", marker="x",
+        ax.plot([p[0] for p in pub], [p[1] for p in pub], ls="none", color="grey", marker="x",
                 label="published YOLOv5 CPU ONNX")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(which="minor", labelsize=6)
     ax.set_xlabel({"params_m": "parameters (M)", "gflops_true": "GFLOPs (true, at imgsz)",
                    "gflops": "FLOPs@224 (B, YOLOv5 count)"}[x])
     ax.set_ylabel(f"median {stage.replace('_', ' ')} latency (ms), batch {b}")
