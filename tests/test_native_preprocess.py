@@ -148,6 +148,30 @@ def test_thread_pool_matches_single_thread(C, rng, threads: int) -> None:
             np.testing.assert_array_equal(pre(images, 224, crop), C.preprocess(images, 224, crop))
 
 
+def test_one_preprocessor_shared_by_threads(C, rng) -> None:
+    import threading
+
+    pre = C.Preprocessor(2)
+    imgs = [_rand_image(rng, 300 + 17 * i, 500 - 13 * i) for i in range(4)]
+    want = [C.preprocess(im, 128) for im in imgs]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for j in range(10):
+                i = (k + j) % len(imgs)
+                np.testing.assert_array_equal(pre(imgs[i], 128), want[i])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_native_wrapper_uses_config(rng) -> None:
     cfg = PreprocessConfig(imgsz=48, crop="letterbox", mean=(0.1, 0.2, 0.3), std=(0.5, 0.6, 0.7), pad_value=0)
     img = _rand_image(rng, 90, 40)

@@ -169,6 +169,23 @@ def test_runtime_reads_onnx_metadata_in_cpp(onnx_model, frames) -> None:
     assert set(rt.last_timings) == {"preprocess", "inference", "postprocess"}
 
 
+def test_static_batch_export_runs_any_batch(tmp_path: Path, backend, frames) -> None:
+    """A file exported with a fixed batch of 1 is reshaped to a dynamic batch, so a batch of N runs in one call."""
+    import onnx
+    import onnx.helper
+
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    proto = onnx.load(str(backend.path))
+    for vi in (proto.graph.input[0], proto.graph.output[0]):
+        vi.type.tensor_type.shape.dim[0].dim_value = 1  # pin the batch axis
+    static = tmp_path / "static.onnx"
+    onnx.save(proto, str(static))
+    assert onnx.load(str(static)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    with OpenVINOBackend(static, backend.metadata) as b:
+        np.testing.assert_allclose(b.logits(frames), backend.logits(frames), rtol=1e-5, atol=1e-5)
+
+
 def test_bad_inputs(backend) -> None:
     with pytest.raises(InputError):
         backend.infer(np.zeros((1, 3, IMGSZ + 1, IMGSZ), np.float32))
