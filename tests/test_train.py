@@ -259,3 +259,30 @@ def test_finetune_official_yolov5_checkpoint_resets_head(tmp_path: Path, fixture
     got = load_model(r.last).state_dict()
     key = "model.0.conv.weight"
     assert torch.allclose(got[key].float(), ref[key].float(), atol=0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_signal_mid_run_saves_and_exits_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    """A real `yolocls train` process gets Ctrl-C (or torchrun's SIGTERM) mid-run: last.pt is kept, exit 130."""
+    import subprocess
+    import sys
+    import time
+
+    from yolocls.models.checkpoint import read_checkpoint
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "yolocls", "train", "--model", "tiny-cls", "--data", "digits", "--epochs", "50",
+           "--imgsz", "32", "--batch-size", "64", "--no-augment", "--workers", "0", "--device", "cpu",
+           "--project", str(tmp_path), "--name", "sig", "--no-plots"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = tmp_path / "sig" / "weights" / "last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), proc.communicate()[0][-2000:]
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    assert "stopping after this batch" in out and "interrupted" in out, out[-3000:]
+    ck = read_checkpoint(last)  # complete, loadable, and short of the 50 epochs
+    assert 0 <= ck["epoch"] < 49 and ck["optimizer"] is not None

@@ -306,6 +306,13 @@ class Trainer:
 
             get_entry(cfg.model)  # unknown names fail before any data work
         device = select_device(cfg.device)
+        local_rank = D.dist_info().local_rank
+        if device.type == "cuda" and local_rank >= 0 and str(cfg.device).strip().lower() in ("", "cuda"):
+            # under torchrun with the default device each process takes the GPU of its local rank
+            if local_rank >= torch.cuda.device_count():
+                raise InputError(f"local rank {local_rank} has no GPU ({torch.cuda.device_count()} visible); "
+                                 "lower --nproc_per_node")
+            device = torch.device(f"cuda:{local_rank}")
         info = D.init_distributed(device)
         try:
             return self._train(cfg, device, info, resume_ckpt)
@@ -398,6 +405,9 @@ class Trainer:
             for epoch in range(start_epoch, cfg.epochs):
                 if D.any_rank(self._stop, device):
                     interrupted = True
+                    if main:
+                        print(f"yolocls train: interrupted before epoch {epoch}; {last} holds epochs 0-{epoch - 1} "
+                              "(continue with --resume)")
                     epoch -= 1  # this epoch never started
                     break
                 self.epoch = epoch
@@ -553,24 +563,29 @@ class Trainer:
             print(f"yolocls train: resuming {ckpt['_path']} from epoch {epoch + 1} (EMA updates {ema.updates if ema else 0})")
         return epoch + 1, best, int(extra.get("best_epoch", -1))
 
-    def _install_sigint(self) -> Any:
+    def _install_sigint(self) -> dict[int, Any] | None:
+        """SIGINT (Ctrl-C) and SIGTERM (torchrun's agent, batch schedulers) finish the batch and save last.pt;
+        a second signal aborts at once."""
         if threading.current_thread() is not threading.main_thread():
             return None
         trainer = self
 
         def handler(signum: int, frame: Any) -> None:
-            if trainer._stop:  # second Ctrl-C: give up immediately
-                raise KeyboardInterrupt
+            if trainer._stop:  # second signal: give up immediately
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                raise SystemExit(128 + signum)
             trainer._stop = True
-            print("\nyolocls train: stopping after this batch (Ctrl-C again to abort)", flush=True)
+            print(f"\nyolocls train: {signal.Signals(signum).name}: stopping after this batch (again to abort)",
+                  flush=True)
 
-        return signal.signal(signal.SIGINT, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     @staticmethod
-    def _restore_sigint(prev: Any) -> None:
-        if prev is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGINT, prev)
+    def _restore_sigint(prev: dict[int, Any] | None) -> None:
+        for sig, old in (prev or {}).items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, old)
 
 
 def train(cfg: TrainConfig | None = None, **kwargs: Any) -> TrainResults:
