@@ -96,14 +96,16 @@ def _stop_after(epoch: int):
 def test_resume_gives_identical_results(tmp_path: Path) -> None:
     from yolocls.models.checkpoint import read_checkpoint
 
-    cfg = dict(FAST, epochs=4, warmup_epochs=0.5, optimizer="SGD", lr0=0.05, project=str(tmp_path))
+    # the demanding case: augmentation drawn in 2 DataLoader worker processes
+    cfg = dict(FAST, epochs=4, warmup_epochs=0.5, optimizer="SGD", lr0=0.05, augment=True, workers=2,
+               project=str(tmp_path))
     full = Trainer(TrainConfig(**cfg, name="full")).train()
     part = Trainer(TrainConfig(**cfg, name="part"), callbacks={"on_epoch_end": [_stop_after(1)]}).train()
     assert part.interrupted and part.epochs_completed == 2 and len(part.rows) == 2
     mid = read_checkpoint(part.last)
     assert mid["epoch"] == 1 and mid["updates"] == 2 * -(-N_TRAIN // 64)
 
-    resumed = Trainer(TrainConfig(resume=str(part.last), device="cpu", workers=0, progress=False)).train()
+    resumed = Trainer(TrainConfig(resume=str(part.last), device="cpu", workers=2, progress=False)).train()
     assert resumed.save_dir == part.save_dir and resumed.epochs_completed == 4
     assert len(resumed.rows) == 4
     for a, b in zip(full.rows, resumed.rows, strict=True):

@@ -413,6 +413,12 @@ class Trainer:
                 self.epoch = epoch
                 es = _epoch_seed(cfg.seed, epoch, info.rank)
                 seed_everything(es)
+                if cfg.workers > 0 and epoch > start_epoch:
+                    # fresh workers every epoch, seeded from (seed, epoch): persistent workers would carry their
+                    # augmentation streams across epochs, so a resumed run would see different crops
+                    del train_loader
+                    train_loader = build_dataloader(train_ds, bs, shuffle=True, workers=cfg.workers,
+                                                    distributed=info.enabled, seed=cfg.seed)
                 _reseed_data(train_loader, es, epoch)
                 train_model.train()
                 tloss_sum, tloss_n = 0.0, 0
