@@ -216,11 +216,17 @@ def ort_fast_path(onnx_path: Path, size: int, threads: int | None = None, spinni
     return run
 
 
-def openvino_py_path(onnx_path: Path, size: int, threads: int | None = None) -> PathFn:
-    """OpenVINO's Python API (LATENCY hint, one request) fed by a preallocated buffer (explore only)."""
+def openvino_py_path(onnx_path: Path, size: int, threads: int | None = None, precision: str | None = "f32"
+                     ) -> PathFn:
+    """OpenVINO's Python API (LATENCY hint, one request) fed by a preallocated buffer (explore only).
+
+    ``precision=None`` keeps OpenVINO's default, which is bf16 on CPUs with AVX512-BF16/AMX (not fp32 results).
+    """
     import openvino as ov
 
     cfg: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if precision:
+        cfg["INFERENCE_PRECISION_HINT"] = precision
     if threads is not None:
         cfg["INFERENCE_NUM_THREADS"] = threads
     req = ov.Core().compile_model(str(onnx_path), "CPU", cfg).create_infer_request()
@@ -308,7 +314,8 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
         paths["ort + prealloc pre"] = ort_fast_path(onnx_path, size, args.threads)
         paths["ort + prealloc pre, no spin"] = ort_fast_path(onnx_path, size, args.threads, spinning=False)
         try:
-            paths["openvino-py LATENCY + prealloc pre"] = openvino_py_path(onnx_path, size, args.threads)
+            paths["openvino-py f32 + prealloc pre"] = openvino_py_path(onnx_path, size, args.threads)
+            paths["openvino-py default precision"] = openvino_py_path(onnx_path, size, args.threads, None)
         except Exception as e:  # noqa: BLE001 - an explore variant that cannot run is a note, not a failure
             notes["openvino-py"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         for t in (1, 2):

@@ -66,7 +66,7 @@ def _cpu_flags() -> list[str]:
             for line in f:
                 if line.lower().startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return sorted(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile")
+                    return sorted(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
                                   if f in flags)
     except OSError:
         pass
