@@ -254,3 +254,31 @@ def test_baseline_script_runs(cache: Path, tmp_path: Path, capsys: pytest.Captur
     assert res["ours"] == "ours (onnxruntime)"
     sp = res["paths"]["yolov5 (a)"]["speedup_of_ours"]
     assert sp["rounds"] == 2 and sp["min"] <= sp["median"] <= sp["max"]
+
+
+def test_onnx_weights_skip_torch_with_reason(report: dict[str, Any], cache: Path) -> None:
+    onnx_file = sorted(cache.glob("tiny-cls-64-*.onnx"))[0]
+    settings = bm.BenchmarkSettings(backends=("torch", "onnxruntime"), cache_dir=str(cache), **FAST)  # type: ignore[arg-type]
+    rows = list(bm.iter_benchmark(weights=[onnx_file], settings=settings))
+    by = {r["backend"]: r for r in rows}
+    assert by["torch"]["status"] == "skipped" and ".pt" in by["torch"]["reason"]
+    assert by["onnxruntime"]["status"] == "ok" and by["onnxruntime"]["params_m"] > 0
+    with pytest.raises(InputError, match="nothing to benchmark"):
+        list(bm.iter_benchmark(settings=settings))
+
+
+def test_installed_entry_point_renders_a_saved_report(report: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("yolocls")
+    if exe is None:
+        pytest.skip("the yolocls entry point is not installed (pip install -e .)")
+    path = br.save_json(report, tmp_path / "r.json")
+    p = subprocess.run([exe, "benchmark", "--from-json", str(path), "--markdown", str(tmp_path / "r.md")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "CPU onnxruntime ms" in p.stdout and (tmp_path / "r.md").is_file()
+    bad = subprocess.run([exe, "benchmark", "--from-json", str(tmp_path / "missing.json")], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
