@@ -245,6 +245,36 @@ def openvino_py_path(onnx_path: Path, size: int, threads: int | None = None, pre
     return run
 
 
+def ort_op_profile(onnx_path: Path, frames: list[np.ndarray], size: int, threads: int | None, runs: int = 30,
+                   top: int = 8) -> list[dict[str, Any]]:
+    """Where ONNX Runtime spends inference time: total ms per op type over ``runs`` calls (its own profiler)."""
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        pre = _preprocess_into(size)
+        for i in range(runs):
+            sess.run(None, {name: pre(frames[i % len(frames)])})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_op: dict[str, float] = {}
+    for ev in events:
+        if ev.get("cat") == "Node" and str(ev.get("name", "")).endswith("_kernel_time"):
+            op = ev.get("args", {}).get("op_name", "?")
+            per_op[op] = per_op.get(op, 0.0) + ev.get("dur", 0) / 1e3 / runs
+    total = sum(per_op.values()) or 1.0
+    return [{"op": k, "ms_per_run": v, "share": v / total}
+            for k, v in sorted(per_op.items(), key=lambda kv: -kv[1])[:top]]
+
+
 # ----------------------------------------------------------------------------------------------- rounds
 def run_rounds(paths: dict[str, PathFn], frames: list[np.ndarray], rounds: int, iters: int, warmup: int
                ) -> dict[str, dict[str, Any]]:
@@ -328,6 +358,10 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
                 "ort (b)": float(np.abs(usual_preprocess(frames[0], size) - ref).max())}
 
     res = run_rounds(paths, frames, args.rounds, args.iters, args.warmup)
+    if args.profile:
+        notes["ort op profile (ms/run)"] = ", ".join(
+            f"{p['op']} {p['ms_per_run']:.2f} ({p['share']:.0%})"
+            for p in ort_op_profile(onnx_path, frames, size, args.threads))
     ours_key = f"ours ({best})"
     out: dict[str, Any] = {"model": name, "params_m": src.params_m, "gflops_true": src.gflops_true,
                            "ours": ours_key, "pilot_ms": {b: float(np.median(v["samples"]["end_to_end"]) * 1e3)
@@ -377,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="inference threads (default: each library's)")
     ap.add_argument("--ours", choices=("onnxruntime", "openvino"), default=None, help="force our backend")
     ap.add_argument("--explore", action="store_true", help="also measure variants that show where time goes")
+    ap.add_argument("--profile", action="store_true", help="also print ONNX Runtime's time per op type")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
