@@ -165,7 +165,7 @@ def test_tables_json_markdown(report: dict[str, Any], tmp_path: Path) -> None:
     assert len(rows) == 2 and all(len(r) == len(headers) for r in rows)  # one line per (model, batch)
     trt_col = headers.index("GPU tensorrt ms")
     if not _has_cuda():
-        assert rows[0][trt_col] == "n/a"
+        assert rows[0][trt_col] == "not available here"
     assert float(rows[0][headers.index("CPU onnxruntime ms")]) > 0
     text = br.render_text(report)
     assert "tiny-cls" in text and "Machine:" in text and "e2e p99" in text

@@ -223,7 +223,7 @@ def _row_cell(row: dict[str, Any]) -> str:
     if row.get("status") == "ok":
         return _ms(row.get("stages", {}).get("inference"))
     if row.get("status") == "skipped":
-        return "n/a"
+        return NOT_AVAILABLE if str(row.get("reason") or "").startswith(NOT_AVAILABLE) else "skipped"
     return "failed"
 
 
