@@ -282,3 +282,20 @@ def test_installed_entry_point_renders_a_saved_report(report: dict[str, Any], tm
     bad = subprocess.run([exe, "benchmark", "--from-json", str(tmp_path / "missing.json")], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_failing_backend_becomes_a_failed_row(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = bm.open_backend
+
+    def flaky(backend: str, *a: Any, **k: Any) -> Any:
+        if backend == "onnxruntime":
+            raise RuntimeError("boom\nsecond line")
+        return real_open(backend, *a, **k)
+
+    monkeypatch.setattr(bm, "open_backend", flaky)
+    settings = bm.BenchmarkSettings(backends=("onnxruntime", "torch"), cache_dir=str(cache), **FAST)  # type: ignore[arg-type]
+    rows = {r["backend"]: r for r in bm.iter_benchmark(["tiny-cls"], settings=settings)}
+    assert rows["onnxruntime"]["status"] == "failed" and rows["onnxruntime"]["reason"] == "RuntimeError: boom second line"
+    assert rows["torch"]["status"] == "ok"
+    headers, table = br.summary_table(br.new_report(settings.to_dict(), list(rows.values()), machine={}))
+    assert table[0][headers.index("CPU onnxruntime ms")] == "failed"

@@ -375,6 +375,11 @@ def measure(backend: Any, frames: Sequence[np.ndarray], runs: int, warmup: int, 
             "runs": len(samples["end_to_end"]), "budget_hit": budget_hit}
 
 
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if isinstance(e, YoloclsError) else f"{type(e).__name__}: {text[:300]}"
+
+
 def _base_row(src: ModelSource, backend: str, settings: BenchmarkSettings, batch: int) -> dict[str, Any]:
     return {"model": src.name, "backend": backend, "device": row_device(backend, settings.device), "batch": batch,
             "imgsz": settings.imgsz, "params_m": src.params_m, "gflops": src.gflops, "gflops_true": src.gflops_true,
@@ -395,9 +400,9 @@ def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequ
             continue
         try:
             bk = open_backend(backend, src, settings, cache)
-        except YoloclsError as e:
+        except Exception as e:  # noqa: BLE001 - one backend failing on one model must not end the whole run
             for b in settings.batches:
-                yield {**_base_row(src, backend, settings, b), "status": "failed", "reason": str(e)}
+                yield {**_base_row(src, backend, settings, b), "status": "failed", "reason": _one_line(e)}
             continue
         try:
             for b in settings.batches:
@@ -405,8 +410,8 @@ def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequ
                 try:
                     res = measure(bk, frames[:b], settings.runs, settings.warmup, settings.time_budget_s,
                                   settings.min_runs)
-                except YoloclsError as e:
-                    yield {**row, "status": "failed", "reason": str(e)}
+                except Exception as e:  # noqa: BLE001 - recorded in the row, the other rows still run
+                    yield {**row, "status": "failed", "reason": _one_line(e)}
                     continue
                 row.update(res)
                 row["images_per_s"] = images_per_second(res["stages"]["end_to_end"]["median_ms"], b)
