@@ -96,6 +96,41 @@ def test_portable_half_conversion_matches_numpy(tmp_path) -> None:
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
+def test_portable_path_matches_avx2_path_and_reference(C, tmp_path) -> None:
+    """YOLOCLS_NO_AVX2=1 forces the portable kernel (ARM, old x86): both kernels agree with the reference and each
+    other on the shapes that exercise the AVX2 path's vector body, its scalar tail and the width-1 fallback."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from yolocls import _native\n"
+        "from yolocls.data.preprocess import preprocess\n"
+        "C = _native.load_extension()\n"
+        "rng = np.random.default_rng(3)\n"
+        "outs = []\n"
+        "for h, w, s, crop in ((720, 1280, 224, 'center'), (37, 1, 16, 'stretch'), (40, 2, 24, 'letterbox'),\n"
+        "                      (33, 17, 64, 'stretch'), (96, 96, 224, 'center'), (500, 331, 97, 'letterbox'),\n"
+        "                      (300, 2000, 32, 'stretch')):\n"
+        "    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)\n"
+        "    for bgr, order in ((True, 'RGB'), (False, 'RGB'), (True, 'BGR')):\n"
+        "        got = C.preprocess(img, s, crop, bgr=bgr, channel_order=order)\n"
+        "        want = preprocess(img, s, crop, bgr=bgr, channel_order=order)\n"
+        "        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f'{h}x{w} {s} {crop}')\n"
+        "        outs.append(got)\n"
+        "np.save(sys.argv[1], np.concatenate([o.ravel() for o in outs]))\n"
+    )
+    results = {}
+    for name, extra in (("default", {}), ("portable", {"YOLOCLS_NO_AVX2": "1"})):
+        path = tmp_path / f"{name}.npy"
+        env = {k: v for k, v in os.environ.items() if k != "YOLOCLS_NO_AVX2"} | extra
+        out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        results[name] = np.load(path)
+    np.testing.assert_allclose(results["default"], results["portable"], rtol=0, atol=2e-6)
+
+
 def test_strided_views_match(C, rng) -> None:
     wide = _rand_image(rng, 300, 700)
     views = {

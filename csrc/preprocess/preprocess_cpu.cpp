@@ -1,9 +1,12 @@
 // CPU preprocessing: one fused pass per output row (DESIGN.md "Preprocessing spec").
 //
-// For each output row: blend the two source rows it samples (vertical tap) over the columns the row reads, as one
-// contiguous float loop that -O3 vectorises; then gather the horizontal taps (precomputed byte offsets + weights),
-// apply the folded mean/std multiply-add and write the three CHW planes. Only source rows that are sampled are read.
-// Work is split into (image, row block) tasks over the Preprocessor's persistent pool.
+// x86-64 with AVX2+FMA (chosen at run time; the library is built without -march): for each group of 8 output
+// columns, one 8-byte load per column and source row fetches both horizontal taps (adjacent pixels, 6 bytes);
+// byte shuffles turn them into planar int32 lanes per channel and tap, then float FMAs do the horizontal blend of
+// each row, the vertical blend and the folded mean/std, storing 8 floats per plane (rowwise_avx2).
+// Portable path (other CPUs, or YOLOCLS_NO_AVX2=1): blend the two source rows over the bytes the row reads (or over
+// compacted tap pairs when downscaling strongly) in contiguous loops that -O3 vectorises, then gather the taps.
+// Only sampled source rows are read. Work is split into (image, row block) tasks over the Preprocessor's pool.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "preprocess/plan.hpp"
@@ -50,6 +54,8 @@ struct XTaps {
   bool pairs = false;
   int nfast = 0;
   std::vector<float> w0x3, w1x3;  // w0/w1 repeated for the 3 channels of each column
+  // AVX2 path: columns [0, nvec) (a multiple of 8) have o1 == o0 + 3 and an 8-byte load at o0 inside the region row.
+  int nvec = 0;
 };
 
 struct ImageJob {
@@ -68,6 +74,12 @@ void make_xtaps(const Plan& p, XTaps* t) {
     int i0, i1;
     float w;
     detail::linear_tap(x, p.rw, p.ow, &i0, &i1, &w);
+    if (i0 == i1 && i0 > 0) {
+      // Right edge (src clamped to n-1, w == 0): use the pair (n-2, n-1) with weight 1 on n-1 instead. Exactly the
+      // same value (p*0 + q*1 == q), and every column then reads two adjacent pixels.
+      i0 -= 1;
+      w = 1.0f;
+    }
     t->o0[x] = 3 * i0;
     t->o1[x] = 3 * i1;
     t->w0[x] = 1.0f - w;
@@ -80,6 +92,9 @@ void make_xtaps(const Plan& p, XTaps* t) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   while (t->nfast < p.ow && t->o1[t->nfast] == t->o0[t->nfast] + 3 && t->o0[t->nfast] + 8 <= 3 * p.rw) ++t->nfast;
 #endif
+  int nadj = 0;
+  while (nadj < p.ow && t->o1[nadj] == t->o0[nadj] + 3 && t->o0[nadj] + 8 <= 3 * p.rw) ++nadj;
+  t->nvec = nadj / 8 * 8;
   t->w0x3.resize(3 * p.ow);
   t->w1x3.resize(3 * p.ow);
   for (int x = 0; x < p.ow; ++x) {
@@ -177,6 +192,78 @@ void compute_row(const uint8_t* __restrict r0, const uint8_t* __restrict r1, flo
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define YOLOCLS_HAVE_AVX2_PATH 1
+// 8 output columns from one source row: for source channel c, tap0 and tap1 values as int32 lanes (column order).
+// x01/x45/x23/x67: 16 bytes holding the 8-byte loads of two columns each (bytes 0-5 and 8-13: R G B R' G' B').
+__attribute__((target("avx2,fma"))) inline void load8(const uint8_t* r, const int32_t* o, __m256i* X, __m256i* Y) {
+  auto pair = [r](int32_t a, int32_t b) {
+    const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r + a));
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(r + b)));
+  };
+  // X = columns (0,1 | 4,5), Y = (2,3 | 6,7): after the per-lane shuffle, 64-bit unpacks give columns 0..7 in order.
+  *X = _mm256_inserti128_si256(_mm256_castsi128_si256(pair(o[0], o[1])), pair(o[4], o[5]), 1);
+  *Y = _mm256_inserti128_si256(_mm256_castsi128_si256(pair(o[2], o[3])), pair(o[6], o[7]), 1);
+}
+
+// Horizontal blend of one source row for source channel c: shuffle mask picks (colA.c, colB.c, colA.c', colB.c').
+__attribute__((target("avx2,fma"))) inline __m256 hblend(__m256i X, __m256i Y, __m256i mask, __m256 w0, __m256 w1) {
+  const __m256i xs = _mm256_shuffle_epi8(X, mask), ys = _mm256_shuffle_epi8(Y, mask);
+  const __m256 t0 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi64(xs, ys));
+  const __m256 t1 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi64(xs, ys));
+  return _mm256_fmadd_ps(t1, w1, _mm256_mul_ps(t0, w0));
+}
+
+// One output row of the region into the planes q[k] (ow floats each, model channel k). Needs t.nvec > 0.
+__attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict r0, const uint8_t* __restrict r1,
+                                                      float wy, const Plan& p, const XTaps& t, float* const q[3]) {
+  const int32_t* o0 = t.o0.data();
+  const int32_t* o1 = t.o1.data();
+  const float* w0 = t.w0.data();
+  const float* w1 = t.w1.data();
+  __m256i mask[3];
+  for (int c = 0; c < 3; ++c) {
+    const int8_t z = -1;  // zero byte
+    mask[c] = _mm256_setr_epi8(c, z, z, z, 8 + c, z, z, z, 3 + c, z, z, z, 11 + c, z, z, z,
+                               c, z, z, z, 8 + c, z, z, z, 3 + c, z, z, z, 11 + c, z, z, z);
+  }
+  // out = h0 * (1 - wy) * a + h1 * wy * a + b (model channel k from source channel src_c[k]).
+  float* dst[3];
+  __m256 A0[3], A1[3], Bk[3];
+  for (int k = 0; k < 3; ++k) {
+    const int c = p.src_c[k];
+    dst[c] = q[k];
+    A0[c] = _mm256_set1_ps((1.0f - wy) * p.a[k]);
+    A1[c] = _mm256_set1_ps(wy * p.a[k]);
+    Bk[c] = _mm256_set1_ps(p.b[k]);
+  }
+  const int nvec = t.nvec;
+  for (int x = 0; x < nvec; x += 8) {
+    __m256i X0, Y0, X1, Y1;
+    load8(r0, o0 + x, &X0, &Y0);
+    load8(r1, o0 + x, &X1, &Y1);
+    const __m256 W0 = _mm256_loadu_ps(w0 + x), W1 = _mm256_loadu_ps(w1 + x);
+    for (int c = 0; c < 3; ++c) {
+      const __m256 h0 = hblend(X0, Y0, mask[c], W0, W1);
+      const __m256 h1 = hblend(X1, Y1, mask[c], W0, W1);
+      _mm256_storeu_ps(dst[c] + x, _mm256_fmadd_ps(h0, A0[c], _mm256_fmadd_ps(h1, A1[c], Bk[c])));
+    }
+  }
+  for (int x = nvec; x < p.ow; ++x) {  // the last few columns, whose 8-byte load would leave the region row
+    for (int c = 0; c < 3; ++c) {
+      const float h0 = static_cast<float>(r0[o0[x] + c]) * w0[x] + static_cast<float>(r0[o1[x] + c]) * w1[x];
+      const float h1 = static_cast<float>(r1[o0[x] + c]) * w0[x] + static_cast<float>(r1[o1[x] + c]) * w1[x];
+      const int k = p.src_c[c];  // src_c is its own inverse (identity or the swap 2 - k)
+      dst[c][x] = h0 * ((1.0f - wy) * p.a[k]) + (h1 * (wy * p.a[k]) + p.b[k]);
+    }
+  }
+}
+
+// YOLOCLS_NO_AVX2=1 forces the portable path (what ARM and old x86 run), so tests can compare both here.
+const bool kUseAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      std::getenv("YOLOCLS_NO_AVX2") == nullptr;
+#endif
+
 inline void store(float* dst, const float* src, int n) { std::memcpy(dst, src, sizeof(float) * n); }
 #if defined(__x86_64__) && defined(__GNUC__)
 // F16C converts 8 floats per instruction (round to nearest even, like float_to_half); chosen at run time.
@@ -234,10 +321,30 @@ void run_rows(const ImageJob& job, int y_begin, int y_end) {
     int y0, y1;
     float wy;
     detail::linear_tap(y - p.oy, p.rh, p.oh, &y0, &y1, &wy);
-    compute_row(base + y0 * p.stride, base + y1 * p.stride, (y0 == y1) ? 0.0f : wy, p, t, bl, row.data());
+    const uint8_t* r0 = base + y0 * p.stride;
+    const uint8_t* r1 = base + y1 * p.stride;
+    if (y0 == y1) wy = 0.0f;
+    bool direct = false;  // the row went straight into the float output planes
+#ifdef YOLOCLS_HAVE_AVX2_PATH
+    if (kUseAvx2 && t.nvec > 0) {
+      if constexpr (std::is_same<Out, float>::value) {
+        float* q[3];
+        for (int k = 0; k < 3; ++k) q[k] = reinterpret_cast<float*>(o[k]) + p.ox;
+        rowwise_avx2(r0, r1, wy, p, t, q);
+        direct = true;
+      } else {
+        float* q[3] = {row.data(), row.data() + p.ow, row.data() + 2 * p.ow};
+        rowwise_avx2(r0, r1, wy, p, t, q);
+      }
+    } else {
+      compute_row(r0, r1, wy, p, t, bl, row.data());
+    }
+#else
+    compute_row(r0, r1, wy, p, t, bl, row.data());
+#endif
     for (int k = 0; k < 3; ++k) {
       if (p.ox > 0) fill(o[k], p.fill[k], p.ox);
-      store(o[k] + p.ox, row.data() + k * p.ow, p.ow);
+      if (!direct) store(o[k] + p.ox, row.data() + k * p.ow, p.ow);
       const int right = S - p.ox - p.ow;
       if (right > 0) fill(o[k] + p.ox + p.ow, p.fill[k], right);
     }
