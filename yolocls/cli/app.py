@@ -20,7 +20,23 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"yolocls.cli.{_name}").register(app)
 
 
+def _log_warnings_once() -> None:
+    """Library warnings as ``yolocls: warning: ...`` lines on stderr, except those the commands print themselves.
+
+    Without a handler Python's last-resort handler would print every skipped file a second time beside the
+    command's own ``skipped ...`` line.
+    """
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("yolocls: warning: %(message)s"))
+    handler.addFilter(lambda record: not getattr(record, "in_stats", False))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger("yolocls").addHandler(handler)
+
+
 def main() -> None:
+    _log_warnings_once()
     app()
 
 

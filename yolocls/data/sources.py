@@ -122,7 +122,8 @@ class Source:
 
     def _skip(self, path: Path, reason: str) -> None:
         self.stats.skipped.append((os.fspath(path), reason))
-        LOGGER.warning("skipping %s", reason)
+        # in_stats: callers (the CLI) print stats.skipped themselves, so their log handler can drop this record
+        LOGGER.warning("skipping %s", reason, extra={"in_stats": True})
 
     def _generate(self) -> Iterator[Frame]:
         index = 0
