@@ -321,6 +321,40 @@ def test_cuda_preprocess_unavailable_is_clear(C) -> None:
     assert isinstance(e.value, C.Unavailable)
 
 
+def test_cuda_frames_unavailable_is_clear(C, rng) -> None:
+    """Host frames -> CUDA (the TensorRT Runtime path): argument errors first, then a clear Unavailable."""
+    if C.build_info()["cuda_devices"] > 0:
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError):
+        C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 0)  # null output pointer
+    with pytest.raises(ValueError):
+        C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 1, imgsz=0)
+    with pytest.raises(RuntimeError, match="CUDA") as e:  # never touches the (fake) pointer without a device
+        C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 1)
+    assert isinstance(e.value, C.Unavailable)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("crop", CROPS)
+def test_cuda_frames_match_reference(C, rng, crop: str) -> None:
+    """The upload-the-read-region path matches the reference for a batch of host frames (incl. strided views)."""
+    torch = pytest.importorskip("torch")
+    if not C.build_info()["cuda"] or not torch.cuda.is_available():
+        pytest.skip("needs the CUDA build and a GPU")
+    wide = _rand_image(rng, 300, 700)
+    frames = [_rand_image(rng, 720, 1280), wide[:, 50:450], _rand_image(rng, 97, 33), wide[::2]]
+    stream = torch.cuda.current_stream().cuda_stream
+    for dtype, tdtype in ((np.float32, torch.float32), (np.float16, torch.float16)):
+        dst = torch.empty((len(frames), 3, 96, 96), dtype=tdtype, device="cuda")
+        C.preprocess_cuda_frames(frames, dst.data_ptr(), imgsz=96, crop=crop, dtype=dtype, stream=stream)
+        got = dst.cpu().numpy()
+        want = preprocess(frames, 96, crop, dtype=dtype)
+        if dtype is np.float32:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        else:
+            _assert_half_close(got, want)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("seed", range(12))
 def test_cuda_matches_reference(C, seed: int) -> None:

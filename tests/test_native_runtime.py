@@ -131,6 +131,16 @@ def test_predict_top5_and_timings(backend, ort_session, frames) -> None:
     assert len(backend.predict(frames[0])) == 1  # one array -> one result list
 
 
+def test_device_options_are_ignored_by_openvino(onnx_model, frames) -> None:
+    """cuda_graph / cuda_preprocess reach the C++ RuntimeOptions; a host backend preprocesses on the CPU regardless."""
+    C = _native.load_extension()
+    path, meta = onnx_model
+    plain = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1)
+    tuned = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1,
+                      cuda_graph=True, cuda_preprocess=True)
+    np.testing.assert_array_equal(tuned.logits(frames[:2]), plain.logits(frames[:2]))
+
+
 def test_rgb_input_flag(backend, frames) -> None:
     rgb = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[:2]]
     np.testing.assert_allclose(backend.logits(rgb, bgr=False), backend.logits(frames[:2]), rtol=1e-5, atol=1e-5)

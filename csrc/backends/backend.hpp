@@ -63,6 +63,16 @@ class InferSlot {
   // writes straight into it (no extra copy).
   virtual void* input_buffer(int batch) = 0;
 
+  // Device backends: the device input binding itself, for `batch` images (ModelInfo::input_dtype, NCHW, on this
+  // slot's device, which the call makes current for the calling thread), so device preprocessing enqueued on
+  // stream() writes straight into it and the next run() uses it without an upload. nullptr (the default) when the
+  // slot has no device input; then use input_buffer() / copy_input(). Valid until the next
+  // input_buffer()/device_input_buffer()/copy_input() call on this slot.
+  virtual void* device_input_buffer(int batch) {
+    (void)batch;
+    return nullptr;
+  }
+
   // Copy a caller-owned NCHW buffer (same dtype as ModelInfo::input_dtype) at `src_memory` into the slot's input.
   // Default: host memcpy into input_buffer(). Device backends override it and must accept both Memory::Host (the
   // Runtime preprocesses on the CPU and uploads through this) and Memory::Device (cudaMemcpyAsync on their stream).

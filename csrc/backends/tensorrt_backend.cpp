@@ -3,9 +3,9 @@
 //
 // One engine is shared; each InferSlot owns an execution context, a CUDA stream, device input/output bindings, pinned
 // host staging buffers and (optionally) one CUDA graph per batch size. Preprocessing writes into the slot's pinned
-// input buffer and run() uploads it with one DMA copy; a caller that already has the batch in device memory (e.g. from
-// the CUDA preprocessing kernel, enqueued on stream()) hands it over with copy_input(..., Memory::Device), a
-// device-to-device copy on the slot's stream.
+// input buffer and run() uploads it with one DMA copy; the CUDA preprocessing kernel instead writes straight into the
+// device input binding (device_input_buffer(), enqueued on stream()); a caller that already has the batch in device
+// memory hands it over with copy_input(..., Memory::Device), a device-to-device copy on the slot's stream.
 //
 // Version differences handled here (guards on NV_TENSORRT_MAJOR/MINOR):
 //   * 8.5/8.6: Dims is Dims32 (int32 extents), getInferLibVersion() = major*1000 + minor*100 + patch;
@@ -217,6 +217,13 @@ class TensorRTSlot final : public InferSlot {
     check_batch(batch);
     input_on_device_ = false;
     return h_in_;
+  }
+
+  void* device_input_buffer(int batch) override {
+    check_batch(batch);
+    check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    input_on_device_ = true;  // the caller fills d_in_ on stream_; run() skips the upload
+    return d_in_;
   }
 
   void copy_input(const void* src, int batch, Memory src_memory) override {

@@ -4,7 +4,9 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <vector>
 
+#include "preprocess/cuda_staging.hpp"
 #include "preprocess/plan.hpp"
 #include "yolocls/preprocess.hpp"
 
@@ -119,6 +121,84 @@ bool built_with_cuda() { return true; }
 namespace detail {
 std::string cuda_runtime_version() {
   return std::to_string(CUDART_VERSION / 1000) + "." + std::to_string((CUDART_VERSION % 1000) / 10);
+}
+
+struct CudaFrameStaging::Impl {
+  unsigned char* buf = nullptr;
+  size_t cap = 0;
+  int device = -1;
+  void free_buffer() {
+    if (buf == nullptr) return;
+    int current = 0;
+    const bool restore = cudaGetDevice(&current) == cudaSuccess && current != device;
+    if (restore) cudaSetDevice(device);
+    cudaFree(buf);  // waits for work still using it
+    if (restore) cudaSetDevice(current);
+    cudaGetLastError();
+    buf = nullptr;
+    cap = 0;
+  }
+  ~Impl() { free_buffer(); }
+};
+
+CudaFrameStaging::CudaFrameStaging() : impl_(std::make_unique<Impl>()) {}
+
+void CudaFrameStaging::synchronize(void* stream) {
+  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
+}
+CudaFrameStaging::~CudaFrameStaging() = default;
+
+void CudaFrameStaging::run(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype,
+                           void* stream) {
+  if (count == 0) return;
+  if (images == nullptr || dst == nullptr) throw InvalidArgument("null image list or output buffer");
+  cfg.validate();
+  // Only the region each image reads is uploaded (crop=center: the centre square), rows packed, 256-byte aligned.
+  std::vector<Plan> plans(count);
+  std::vector<size_t> offsets(count);
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    check_image(images[i], i);
+    plans[i] = make_plan(images[i], cfg);
+    offsets[i] = total;
+    total += (static_cast<size_t>(plans[i].rh) * 3 * plans[i].rw + 255) / 256 * 256;
+  }
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    throw Unavailable(std::string("CUDA preprocessing needs an NVIDIA GPU and driver: ") +
+                      (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found"));
+  }
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (impl_->device != device || impl_->cap < total) {
+    impl_->free_buffer();
+    void* p = nullptr;
+    check(cudaMalloc(&p, total), "cudaMalloc (frame staging)");
+    impl_->buf = static_cast<unsigned char*>(p);
+    impl_->cap = total;
+    impl_->device = device;
+  }
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const size_t per_image = preprocessed_elems(cfg) * (dtype == DType::Float16 ? 2 : 4);
+  for (size_t i = 0; i < count; ++i) {
+    const Plan& pl = plans[i];
+    const size_t row = static_cast<size_t>(3) * pl.rw;
+    const uint8_t* src = images[i].data + pl.top * pl.stride + 3 * static_cast<int64_t>(pl.left);
+    unsigned char* d = impl_->buf + offsets[i];
+    check(cudaMemcpy2DAsync(d, row, src, static_cast<size_t>(pl.stride), row, pl.rh, cudaMemcpyHostToDevice, s),
+          "frame upload (cudaMemcpy2DAsync)");
+    // The uploaded region is the whole image the plan reads: for crop=center it is square, so cropping it again
+    // selects all of it and the output is the same as for the full frame.
+    ImageView region;
+    region.data = d;
+    region.height = pl.rh;
+    region.width = pl.rw;
+    region.row_stride = static_cast<int64_t>(row);
+    region.order = images[i].order;
+    preprocess_cuda(region, cfg, static_cast<unsigned char*>(dst) + i * per_image, dtype, stream);
+  }
 }
 }  // namespace detail
 

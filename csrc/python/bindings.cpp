@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "preprocess/cuda_staging.hpp"
 #include "yolocls/config.hpp"
 #include "yolocls/metadata.hpp"
 #include "yolocls/postprocess.hpp"
@@ -305,6 +306,28 @@ PYBIND11_MODULE(_C, m) {
       "3*imgsz*imgsz float32/float16 at dst_ptr, enqueued on `stream` (cudaStream_t as int; 0 = default stream).\n"
       "Not synchronised. Raises _C.Unavailable without CUDA/GPU.");
 
+  m.def(
+      "preprocess_cuda_frames",
+      [](py::handle images, uintptr_t dst, int imgsz, const std::string& crop, const std::vector<double>& mean,
+         const std::vector<double>& std_, bool bgr, py::object dtype, double scale, int pad_value,
+         const std::string& channel_order, uintptr_t stream) {
+        const PreprocessConfig cfg = make_config(imgsz, crop, mean, std_, scale, pad_value, channel_order);
+        const DType dt = parse_dtype(dtype);
+        Images im = gather(images, bgr);
+        py::gil_scoped_release nogil;
+        detail::CudaFrameStaging staging;  // freed on return, after the stream is synchronised
+        staging.run(im.views.data(), im.views.size(), cfg, reinterpret_cast<void*>(dst), dt,
+                    reinterpret_cast<void*>(stream));
+        detail::CudaFrameStaging::synchronize(reinterpret_cast<void*>(stream));
+      },
+      py::arg("images"), py::arg("dst_ptr"), py::arg("imgsz") = 224, py::arg("crop") = "center",
+      py::arg("mean") = kMean, py::arg("std") = kStd, py::arg("bgr") = true,
+      py::arg("dtype") = py::dtype::of<float>(), py::arg("scale") = 1.0 / 255.0, py::arg("pad_value") = 114,
+      py::arg("channel_order") = "RGB", py::arg("stream") = 0,
+      "CUDA preprocessing of host uint8 HxWx3 image(s) (what Runtime does for TensorRT): uploads the region each\n"
+      "image reads, runs the kernel into the device buffer at dst_ptr (N*3*imgsz*imgsz float32/float16) on\n"
+      "`stream` and synchronises it. Raises _C.Unavailable without CUDA/GPU.");
+
   m.def("parse_metadata", [](const std::string& text) {
     const ModelMetadata md = parse_metadata(text);
     const PreprocessConfig& c = md.preprocess;
@@ -348,7 +371,7 @@ PYBIND11_MODULE(_C, m) {
                         "several threads at once (num_requests concurrent inferences).")
       .def(py::init([](const std::string& path, py::object preprocess, const std::string& backend,
                        const std::string& device, int threads, int preprocess_threads, int num_requests,
-                       int max_batch) {
+                       int max_batch, bool cuda_graph, bool cuda_preprocess) {
              RuntimeOptions o;
              o.backend = backend;
              o.device = device;
@@ -356,6 +379,8 @@ PYBIND11_MODULE(_C, m) {
              o.preprocess_threads = preprocess_threads;
              o.num_requests = num_requests;
              o.max_batch = max_batch;
+             o.cuda_graph = cuda_graph;
+             o.cuda_preprocess = cuda_preprocess;
              auto p = std::make_unique<PyRuntime>();
              if (preprocess.is_none()) {
                py::gil_scoped_release nogil;
@@ -369,9 +394,13 @@ PYBIND11_MODULE(_C, m) {
            }),
            py::arg("model_path"), py::arg("preprocess") = py::none(), py::arg("backend") = "auto",
            py::arg("device") = "CPU", py::arg("threads") = 0, py::arg("preprocess_threads") = 1,
-           py::arg("num_requests") = 0, py::arg("max_batch") = 0,
+           py::arg("num_requests") = 0, py::arg("max_batch") = 0, py::arg("cuda_graph") = false,
+           py::arg("cuda_preprocess") = true,
            "preprocess: dict like PreprocessConfig.to_dict() (imgsz, crop, mean, std, scale, pad_value,\n"
-           "channel_order); None reads the model's metadata (<model>.json sidecar or ONNX metadata_props).")
+           "channel_order); None reads the model's metadata (<model>.json sidecar or ONNX metadata_props).\n"
+           "cuda_graph: TensorRT replays one CUDA graph per batch size. cuda_preprocess: TensorRT preprocesses\n"
+           "on the GPU (CUDA kernel into the engine input) when the build has CUDA; False = CPU + upload.\n"
+           "Both are ignored by OpenVINO.")
       .def(
           "classify",
           [](PyRuntime& self, py::handle images, int k, bool bgr, bool return_timings) -> py::object {

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "backends/backend.hpp"
+#include "preprocess/cuda_staging.hpp"
 #include "preprocess/plan.hpp"
 #include "yolocls/config.hpp"
 
@@ -47,6 +51,7 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
   bo.threads = o.threads;
   bo.num_slots = o.num_requests;
   bo.max_batch = o.max_batch;
+  bo.cuda_graph = o.cuda_graph;
   bo.imgsz = imgsz;
   if (kind == "openvino") {
 #ifdef YOLOCLS_WITH_OPENVINO
@@ -73,9 +78,14 @@ struct Runtime::Impl {
   std::vector<std::string> names;
   Preprocessor preprocessor;
   int chunk = 0;  // images per inference call
+  bool cuda_preprocess = false;
+  // Device staging buffers for CUDA preprocessing, one per call in flight (a call holds one until its run() has
+  // synchronised the slot's stream).
+  mutable std::mutex staging_mutex;
+  mutable std::vector<std::unique_ptr<detail::CudaFrameStaging>> staging_free;
 
   Impl(const std::string& path, const PreprocessConfig& cfg, const RuntimeOptions& o)
-      : pp(cfg), preprocessor(std::max(1, o.preprocess_threads)) {
+      : pp(cfg), preprocessor(std::max(1, o.preprocess_threads)), cuda_preprocess(o.cuda_preprocess && built_with_cuda()) {
     pp.validate();
     backend = make_backend(path, o, pp.imgsz);
     const ModelInfo& info = backend->info();
@@ -90,12 +100,43 @@ struct Runtime::Impl {
     if (o.max_batch > 0) chunk = std::min(chunk, o.max_batch);
   }
 
+  // A staging buffer for the duration of one call, back to the pool afterwards. After an error the stream may still
+  // be using it, so it is destroyed instead (cudaFree waits for the device).
+  struct StagingHolder {
+    const Impl* impl;
+    std::unique_ptr<detail::CudaFrameStaging> staging;
+    ~StagingHolder() {
+      if (!staging || std::uncaught_exceptions() > 0) return;
+      std::lock_guard<std::mutex> lock(impl->staging_mutex);
+      impl->staging_free.push_back(std::move(staging));
+    }
+  };
+  std::unique_ptr<detail::CudaFrameStaging> take_staging() const {
+    {
+      std::lock_guard<std::mutex> lock(staging_mutex);
+      if (!staging_free.empty()) {
+        std::unique_ptr<detail::CudaFrameStaging> s = std::move(staging_free.back());
+        staging_free.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<detail::CudaFrameStaging>();
+  }
+
   // Preprocess + infer `count` images (<= chunk) on one slot; logits to `out`.
   void run_chunk(const ImageView* images, int count, float* out, Timings* t) const {
     const ModelInfo& info = backend->info();
+    // Declared before the lease: destroyed after it, i.e. after the slot's run() has finished with the frames.
+    StagingHolder staging{this, nullptr};
     Backend::Lease lease = backend->acquire();
     auto t0 = Clock::now();
-    if (info.input_memory == Memory::Host) {
+    void* device_input = cuda_preprocess ? lease->device_input_buffer(count) : nullptr;
+    if (device_input != nullptr) {
+      // Device backend + CUDA build: upload the uint8 frames and preprocess into the engine's input binding on the
+      // slot's stream; run() (same stream) follows without a host->device copy of the float tensor.
+      staging.staging = take_staging();
+      staging.staging->run(images, static_cast<size_t>(count), pp, device_input, info.input_dtype, lease->stream());
+    } else if (info.input_memory == Memory::Host) {
       // Preprocess straight into the request's input tensor: no intermediate copy.
       preprocessor.run(images, count, pp, lease->input_buffer(count), info.input_dtype);
     } else {

@@ -25,9 +25,15 @@ struct RuntimeOptions {
   int preprocess_threads = 1;    // CPU preprocessing threads (including the caller)
   int num_requests = 0;          // concurrent inference slots (0 = backend default)
   int max_batch = 0;             // largest batch per inference call (0 = the model's limit)
+  bool cuda_graph = false;       // TensorRT: replay one CUDA graph per batch size (captured on its second use)
+  // TensorRT (device input): run the CUDA preprocessing kernel into the engine's input binding (the region each
+  // frame reads is uploaded as uint8) when this build has the kernel; false, or a build without CUDA, preprocesses
+  // on the CPU and uploads the float tensor. Host backends (OpenVINO) always preprocess on the CPU.
+  bool cuda_preprocess = true;
 };
 
-// Milliseconds spent per stage by one call.
+// Milliseconds spent per stage by one call. With CUDA preprocessing, preprocess_ms is the time to upload the frames and
+// enqueue the kernel; the kernel itself runs in inference_ms (same stream, before the engine).
 struct Timings {
   double preprocess_ms = 0.0;
   double inference_ms = 0.0;
