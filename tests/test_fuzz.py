@@ -265,3 +265,15 @@ def test_seed_files_load(tmp_path: Path) -> None:
         p.write_bytes(blob)
         assert _check_outcome(p, tmp_path / MARKER_NAME) == "loaded"
     assert pickle.loads(b"\x80\x02}.") == {}  # the bare-pickle frame used above is well formed
+
+
+@pytest.mark.parametrize("length", [b"\x00" * 5 + b"\x01\x00\x00", b"\xff" * 7 + b"\x7f"], ids=["1TB", "2**63"])
+@pytest.mark.parametrize("seed", ["yolocls", "yolov5"])
+def test_huge_length_field_is_a_checkpoint_error(tmp_path: Path, seed: str, length: bytes) -> None:
+    """Found by the fuzzer: an opcode turned into BINBYTES8 reads the next 8 bytes as a huge length; the C unpickler
+    raised MemoryError (1 TB) or OverflowError (2**63) instead of a CheckpointError."""
+    entries, pkl_name = _split_zip(_seed_files()[seed])
+    pkl = dict((i.filename, blob) for i, blob in entries)[pkl_name]
+    path = tmp_path / "huge-len.pt"
+    path.write_bytes(_join_zip(entries, pkl_name, pkl[:2] + b"\x8e" + length + pkl[2:]))
+    assert _check_outcome(path, tmp_path / MARKER_NAME) == "CheckpointError"

@@ -254,10 +254,13 @@ def restricted_load(path: str | os.PathLike[str]) -> Any:
         if isinstance(obj, int) and obj == _LEGACY_MAGIC:
             raise CheckpointError(f"{src} uses the legacy torch<1.6 format; re-save it with a recent torch")
         return obj
-    except (CheckpointError, MemoryError):
+    except CheckpointError:
         raise
+    except MemoryError:  # a damaged length field (e.g. BINBYTES8) makes the C unpickler ask for exabytes
+        raise CheckpointError(f"{src} is corrupt: its pickle asks for more memory than this machine has (a damaged "
+                              "length field?); re-download or re-save it") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            zipfile.BadZipFile, RuntimeError, OSError) as e:  # fmt: skip
+            zipfile.BadZipFile, RuntimeError, OSError, OverflowError) as e:  # fmt: skip
         detail = (str(e).strip().splitlines() or [""])[0][:200]
         raise CheckpointError(f"{src} is corrupt or truncated ({type(e).__name__}: {detail})") from e
 
