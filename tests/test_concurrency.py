@@ -215,3 +215,10 @@ def test_no_leak_runtime_create_destroy(onnx_path: Path) -> None:
     grown = rss_mb() - before
     print(f"RSS growth over 40 runtime open/close cycles: {grown:+.2f} MB")
     assert grown < 10, grown
+
+
+def test_leak_check_detects_a_leak() -> None:
+    """The measurement itself works: 4 KB kept per step (6 MB over N_LEAK steps) is over the bound."""
+    kept: list[bytearray] = []
+    grown = _leak_check(lambda i: kept.append(bytearray(b"x" * 4096)))
+    assert grown > LEAK_BOUND_MB, grown
