@@ -9,9 +9,10 @@ Compares, in one process and one run (median of --iters calls after --warmup):
   _C N threads      yolocls._C.Preprocessor(N)
   CUDA              yolocls._C.preprocess_cuda on a device frame (when a GPU, torch CUDA and the CUDA build exist)
 
-Usage: python scripts/bench_preprocess.py [--width 1280 --height 720 --imgsz 224 --iters 300 --threads 2]
+Usage: python scripts/bench_preprocess.py [--width 1280 --height 720 --imgsz 224 --iters 300 --threads 2 --repeat 5]
        python scripts/bench_preprocess.py --cuda-only --width 1920 --height 1080   (GPU kernel only)
-Run it on a quiet machine: other processes on 2 cores change these numbers by 2-3x.
+Run it on a quiet machine: other processes on 2 cores change these numbers by 2-3x. --repeat N measures every row
+N times (interleaved) and prints the range of the medians and of the ratios, which is what to report from a busy box.
 """
 
 from __future__ import annotations
@@ -132,46 +133,57 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2, help="threads for the multi-threaded _C row")
     ap.add_argument("--cuda-only", action="store_true", help="only the CUDA kernel rows")
+    ap.add_argument("--repeat", type=int, default=1, help="measure every CPU row this many times; print ranges")
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
     S, it, wu = args.imgsz, args.iters, args.warmup
-    rows: list[tuple[str, float]] = []
+    cases: list[tuple[str, Callable[[], object], int, int]] = []  # name, fn, iters, warmup
     if not args.cuda_only:
-        rows.append(("usual cv2+NumPy", median_ms(lambda: usual_cv2(img, S), it, wu)))
+        cases.append(("usual cv2+NumPy", lambda: usual_cv2(img, S), it, wu))
         careful = make_careful_cv2(S)
-        rows.append(("careful cv2+NumPy", median_ms(lambda: careful(img), it, wu)))
-        rows.append(("PIL", median_ms(lambda: pil_pipeline(img, S), max(it // 10, 5), 2)))
+        cases.append(("careful cv2+NumPy", lambda: careful(img), it, wu))
+        cases.append(("PIL", lambda: pil_pipeline(img, S), max(it // 10, 5), 2))
         from yolocls.data.preprocess import preprocess
 
-        rows.append(("reference NumPy (float64)", median_ms(lambda: preprocess(img, S), max(it // 10, 5), 2)))
+        cases.append(("reference NumPy (float64)", lambda: preprocess(img, S), max(it // 10, 5), 2))
         from yolocls import _native
 
         if _native.available():
             C = _native.load_extension()
             out = np.empty((1, 3, S, S), dtype=np.float32)
-            rows.append(("_C.preprocess 1 thread", median_ms(lambda: C.preprocess(img, S, out=out), it, wu)))
+            cases.append(("_C.preprocess 1 thread", lambda: C.preprocess(img, S, out=out), it, wu))
             pre = C.Preprocessor(args.threads)
-            rows.append((f"_C.Preprocessor {args.threads} threads", median_ms(lambda: pre(img, S, out=out), it, wu)))
+            cases.append((f"_C.Preprocessor {args.threads} threads", lambda: pre(img, S, out=out), it, wu))
             out16 = np.empty((1, 3, S, S), dtype=np.float16)
-            rows.append(("_C.preprocess 1 thread fp16",
-                         median_ms(lambda: C.preprocess(img, S, dtype=np.float16, out=out16), it, wu)))
+            cases.append(("_C.preprocess 1 thread fp16",
+                          lambda: C.preprocess(img, S, dtype=np.float16, out=out16), it, wu))
         else:
             print("yolocls._C is not built: native rows skipped")
-    rows += cuda_rows(img, S, it, wu)
-    if not rows:
+    runs: list[dict[str, float]] = []
+    for _ in range(max(1, args.repeat)):
+        runs.append({name: median_ms(fn, n, w) for name, fn, n, w in cases})
+    cuda = cuda_rows(img, S, it, wu)
+    if not cases and not cuda:
         print("nothing to benchmark (no CUDA)")
         return
-    base = {name: t for name, t in rows}
-    usual = base.get("usual cv2+NumPy")
-    careful_t = base.get("careful cv2+NumPy")
-    print(f"{args.width}x{args.height} uint8 BGR -> 1x3x{S}x{S}, median of {it} calls")
-    print(f"{'pipeline':36s} {'ms':>9s} {'vs usual':>9s} {'vs careful':>11s}")
-    for name, t in rows:
-        r1 = f"{usual / t:8.1f}x" if usual else ""
-        r2 = f"{careful_t / t:10.1f}x" if careful_t else ""
-        print(f"{name:36s} {t:9.4f} {r1:>9s} {r2:>11s}")
+    print(f"{args.width}x{args.height} uint8 BGR -> 1x3x{S}x{S}, median of {it} calls"
+          + (f", {len(runs)} repeats: min..max of the medians and of the per-repeat ratios" if len(runs) > 1 else ""))
+    print(f"{'pipeline':36s} {'ms':>17s} {'vs usual':>13s} {'vs careful':>13s}")
+
+    def span(values: list[float], fmt: str, suffix: str = "") -> str:
+        lo, hi = min(values), max(values)
+        return f"{lo:{fmt}}{suffix}" if len(values) == 1 else f"{lo:{fmt}}..{hi:{fmt}}{suffix}"
+
+    for name, *_ in cases:
+        t = [r[name] for r in runs]
+        r1 = span([r["usual cv2+NumPy"] / r[name] for r in runs], ".1f", "x") if "usual cv2+NumPy" in runs[0] else ""
+        r2 = (span([r["careful cv2+NumPy"] / r[name] for r in runs], ".1f", "x")
+              if "careful cv2+NumPy" in runs[0] else "")
+        print(f"{name:36s} {span(t, '.4f'):>17s} {r1:>13s} {r2:>13s}")
+    for name, t in cuda:
+        print(f"{name:36s} {t:17.4f}")
 
 
 if __name__ == "__main__":
