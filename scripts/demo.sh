@@ -11,6 +11,6 @@ yolocls train --model yolov5n-cls --data digits --imgsz 32 --epochs 10 --batch-s
 W=runs/train/digits/weights/best.pt
 yolocls val --weights "$W" --data digits --imgsz 32
 VAL=$(python3 -c "from yolocls.data.dataset import resolve_dataset; print(resolve_dataset('digits') / 'val')")
-yolocls predict --weights "$W" --source "$VAL/7" --topk 3 --imgsz 32 | head -n 20
+yolocls predict --weights "$W" --source "$VAL/7" --topk 3 --imgsz 32
 yolocls export --weights "$W" --imgsz 32
 yolocls val --weights runs/train/digits/weights/best.onnx --data digits
