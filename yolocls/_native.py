@@ -4,6 +4,10 @@
 :class:`~yolocls.data.preprocess.PreprocessConfig` and returns exactly what the NumPy reference returns (to 1e-5).
 Errors from the extension come back as yolocls errors: bad arrays -> :class:`~yolocls.errors.InputError`
 (a ValueError), a component this build lacks -> :class:`~yolocls.errors.BackendUnavailableError`.
+
+The CPU kernel picks its x86 code path when the library loads: AVX2+FMA when the CPU has it (else the portable
+path ARM and old x86 run), F16C for float16 output. ``YOLOCLS_NO_AVX2=1`` / ``YOLOCLS_NO_F16C=1`` in the environment
+before the import force the portable paths (tests compare both; results agree to 2e-6).
 """
 
 from __future__ import annotations

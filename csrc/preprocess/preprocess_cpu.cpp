@@ -260,8 +260,11 @@ __attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict 
 }
 
 // YOLOCLS_NO_AVX2=1 forces the portable path (what ARM and old x86 run), so tests can compare both here.
-const bool kUseAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                      std::getenv("YOLOCLS_NO_AVX2") == nullptr;
+// (__builtin_cpu_init: these run as static initialisers, possibly before libgcc's own CPU detection.)
+const bool kUseAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("YOLOCLS_NO_AVX2") == nullptr;
+}();
 #endif
 
 inline void store(float* dst, const float* src, int n) { std::memcpy(dst, src, sizeof(float) * n); }
@@ -276,8 +279,10 @@ __attribute__((target("avx,f16c"))) void store_half_f16c(uint16_t* dst, const fl
   for (; i < n; ++i) dst[i] = detail::float_to_half(src[i]);
 }
 // YOLOCLS_NO_F16C=1 forces the portable conversion (what ARM and old x86 run), so tests can cover it here.
-const bool kHasF16C = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") &&
-                      std::getenv("YOLOCLS_NO_F16C") == nullptr;
+const bool kHasF16C = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") && std::getenv("YOLOCLS_NO_F16C") == nullptr;
+}();
 #endif
 
 inline void store(uint16_t* dst, const float* src, int n) {
