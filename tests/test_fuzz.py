@@ -277,3 +277,14 @@ def test_huge_length_field_is_a_checkpoint_error(tmp_path: Path, seed: str, leng
     path = tmp_path / "huge-len.pt"
     path.write_bytes(_join_zip(entries, pkl_name, pkl[:2] + b"\x8e" + length + pkl[2:]))
     assert _check_outcome(path, tmp_path / MARKER_NAME) == "CheckpointError"
+
+
+def test_weights_only_assertion_is_a_checkpoint_error(tmp_path: Path) -> None:
+    """Found by the fuzzer: one flipped bit in our checkpoint's pickle made torch's weights-only unpickler raise
+    AssertionError ('saved_id must be a tuple'), which escaped load_model."""
+    entries, pkl_name = _split_zip(_seed_files()["yolocls"])
+    pkl = bytearray(dict((i.filename, blob) for i, blob in entries)[pkl_name])
+    pkl[956] ^= 1
+    path = tmp_path / "flip.pt"
+    path.write_bytes(_join_zip(entries, pkl_name, bytes(pkl)))
+    assert _check_outcome(path, tmp_path / MARKER_NAME) == "CheckpointError"
