@@ -206,6 +206,21 @@ def find_last_checkpoint(project: str | Path) -> Path:
     return found[-1]
 
 
+def _remove_stale_temp_files(save_dir: Path) -> None:
+    """Delete the temp files of atomic writes that a killed run left (``.last.pt.<random>.tmp``, ...).
+
+    They never replace the real files (the rename is what publishes a write), but each can be as large as a
+    checkpoint, and a run killed repeatedly would pile them up.
+    """
+    import contextlib
+
+    for folder, targets in ((save_dir / "weights", ("last.pt", "best.pt")), (save_dir, ("results.csv",))):
+        for target in targets:
+            for tmp in folder.glob(f".{target}.*.tmp"):
+                with contextlib.suppress(OSError):  # another rank may have removed it already
+                    tmp.unlink()
+
+
 def write_results_csv(path: Path, rows: list[dict[str, float]]) -> None:
     from yolocls.utils.files import atomic_write_text
 
@@ -270,6 +285,7 @@ class Trainer:
         restored = {k: v for k, v in args.items() if k in known}
         self.cfg = TrainConfig(**{**restored, **keep, "resume": str(path)})
         self.save_dir = path.parent.parent
+        _remove_stale_temp_files(self.save_dir)
         ckpt["_path"] = path
         return ckpt
 
