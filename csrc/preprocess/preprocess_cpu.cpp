@@ -196,7 +196,7 @@ void compute_row(const uint8_t* __restrict r0, const uint8_t* __restrict r1, flo
 #define YOLOCLS_HAVE_AVX2_PATH 1
 // 8 output columns from one source row: for source channel c, tap0 and tap1 values as int32 lanes (column order).
 // x01/x45/x23/x67: 16 bytes holding the 8-byte loads of two columns each (bytes 0-5 and 8-13: R G B R' G' B').
-__attribute__((target("avx2,fma"))) inline void load8(const uint8_t* r, const int32_t* o, __m256i* X, __m256i* Y) {
+__attribute__((target("avx2,fma,f16c"))) inline void load8(const uint8_t* r, const int32_t* o, __m256i* X, __m256i* Y) {
   auto pair = [r](int32_t a, int32_t b) {
     const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r + a));
     return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(r + b)));
@@ -207,16 +207,26 @@ __attribute__((target("avx2,fma"))) inline void load8(const uint8_t* r, const in
 }
 
 // Horizontal blend of one source row for source channel c: shuffle mask picks (colA.c, colB.c, colA.c', colB.c').
-__attribute__((target("avx2,fma"))) inline __m256 hblend(__m256i X, __m256i Y, __m256i mask, __m256 w0, __m256 w1) {
+__attribute__((target("avx2,fma,f16c"))) inline __m256 hblend(__m256i X, __m256i Y, __m256i mask, __m256 w0, __m256 w1) {
   const __m256i xs = _mm256_shuffle_epi8(X, mask), ys = _mm256_shuffle_epi8(Y, mask);
   const __m256 t0 = _mm256_cvtepi32_ps(_mm256_unpacklo_epi64(xs, ys));
   const __m256 t1 = _mm256_cvtepi32_ps(_mm256_unpackhi_epi64(xs, ys));
   return _mm256_fmadd_ps(t1, w1, _mm256_mul_ps(t0, w0));
 }
 
-// One output row of the region into the planes q[k] (ow floats each, model channel k). Needs t.nvec > 0.
-__attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict r0, const uint8_t* __restrict r1,
-                                                      float wy, const Plan& p, const XTaps& t, float* const q[3]) {
+__attribute__((target("avx2,fma,f16c"))) inline void store8(float* d, __m256 v) { _mm256_storeu_ps(d, v); }
+// Half output: F16C rounds to nearest even, like detail::float_to_half (used for the tail).
+__attribute__((target("avx2,fma,f16c"))) inline void store8(uint16_t* d, __m256 v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+inline void store1(float* d, float v) { *d = v; }
+inline void store1(uint16_t* d, float v) { *d = detail::float_to_half(v); }
+
+// One output row of the region into the planes q[k] (ow elements each, model channel k). Needs t.nvec > 0; half
+// output (Out = uint16_t) needs F16C.
+template <typename Out>
+__attribute__((target("avx2,fma,f16c"))) void rowwise_avx2(const uint8_t* __restrict r0, const uint8_t* __restrict r1,
+                                                           float wy, const Plan& p, const XTaps& t, Out* const q[3]) {
   const int32_t* o0 = t.o0.data();
   const int32_t* o1 = t.o1.data();
   const float* w0 = t.w0.data();
@@ -228,7 +238,7 @@ __attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict 
                                c, z, z, z, 8 + c, z, z, z, 3 + c, z, z, z, 11 + c, z, z, z);
   }
   // out = h0 * (1 - wy) * a + h1 * wy * a + b (model channel k from source channel src_c[k]).
-  float* dst[3];
+  Out* dst[3];
   __m256 A0[3], A1[3], Bk[3];
   for (int k = 0; k < 3; ++k) {
     const int c = p.src_c[k];
@@ -246,7 +256,7 @@ __attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict 
     for (int c = 0; c < 3; ++c) {
       const __m256 h0 = hblend(X0, Y0, mask[c], W0, W1);
       const __m256 h1 = hblend(X1, Y1, mask[c], W0, W1);
-      _mm256_storeu_ps(dst[c] + x, _mm256_fmadd_ps(h0, A0[c], _mm256_fmadd_ps(h1, A1[c], Bk[c])));
+      store8(dst[c] + x, _mm256_fmadd_ps(h0, A0[c], _mm256_fmadd_ps(h1, A1[c], Bk[c])));
     }
   }
   for (int x = nvec; x < p.ow; ++x) {  // the last few columns, whose 8-byte load would leave the region row
@@ -254,7 +264,7 @@ __attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict 
       const float h0 = static_cast<float>(r0[o0[x] + c]) * w0[x] + static_cast<float>(r0[o1[x] + c]) * w1[x];
       const float h1 = static_cast<float>(r1[o0[x] + c]) * w0[x] + static_cast<float>(r1[o1[x] + c]) * w1[x];
       const int k = p.src_c[c];  // src_c is its own inverse (identity or the swap 2 - k)
-      dst[c][x] = h0 * ((1.0f - wy) * p.a[k]) + (h1 * (wy * p.a[k]) + p.b[k]);
+      store1(dst[c] + x, h0 * ((1.0f - wy) * p.a[k]) + (h1 * (wy * p.a[k]) + p.b[k]));
     }
   }
 }
@@ -263,7 +273,8 @@ __attribute__((target("avx2,fma"))) void rowwise_avx2(const uint8_t* __restrict 
 // (__builtin_cpu_init: these run as static initialisers, possibly before libgcc's own CPU detection.)
 const bool kUseAvx2 = [] {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("YOLOCLS_NO_AVX2") == nullptr;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+         std::getenv("YOLOCLS_NO_AVX2") == nullptr;
 }();
 #endif
 
@@ -332,14 +343,13 @@ void run_rows(const ImageJob& job, int y_begin, int y_end) {
     bool direct = false;  // the row went straight into the float output planes
 #ifdef YOLOCLS_HAVE_AVX2_PATH
     if (kUseAvx2 && t.nvec > 0) {
-      if constexpr (std::is_same<Out, float>::value) {
-        float* q[3];
-        for (int k = 0; k < 3; ++k) q[k] = reinterpret_cast<float*>(o[k]) + p.ox;
-        rowwise_avx2(r0, r1, wy, p, t, q);
+      if (std::is_same<Out, float>::value || kHasF16C) {  // straight into the output planes
+        Out* q[3] = {o[0] + p.ox, o[1] + p.ox, o[2] + p.ox};
+        rowwise_avx2<Out>(r0, r1, wy, p, t, q);
         direct = true;
-      } else {
+      } else {  // YOLOCLS_NO_F16C: floats first, then the portable half conversion in store()
         float* q[3] = {row.data(), row.data() + p.ow, row.data() + 2 * p.ow};
-        rowwise_avx2(r0, r1, wy, p, t, q);
+        rowwise_avx2<float>(r0, r1, wy, p, t, q);
       }
     } else {
       compute_row(r0, r1, wy, p, t, bl, row.data());
