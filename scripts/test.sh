@@ -6,3 +6,5 @@ bash scripts/install.sh
 python3 -m ruff check yolocls tests scripts
 bash scripts/typecheck.sh
 python3 -m pytest -q "$@"
+# the native tests again under AddressSanitizer + UndefinedBehaviorSanitizer (separate build; fails on any report)
+bash scripts/sanitize.sh

@@ -49,6 +49,8 @@ class TensorRTBackend(Backend):
         impl: ``auto`` (native when compiled with TensorRT, else python), ``native`` or ``python``.
         num_requests: concurrent execution contexts for the native implementation (0 = its default).
         verbose: TensorRT's verbose log (python implementation).
+        cuda_graph: capture a CUDA graph per fixed batch size (native implementation).
+        cuda_preprocess: preprocess on the GPU straight into the input binding (native, CUDA build).
     Raises:
         MetadataError: missing/garbage sidecar, or a sidecar for other engine bytes.
         EngineMismatchError: engine built with another TensorRT version or for another GPU.
@@ -58,7 +60,8 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, path: str | Path, metadata: ModelMetadata | None = None, impl: str = "auto",
-                 num_requests: int = 0, verbose: bool = False) -> None:
+                 num_requests: int = 0, verbose: bool = False, cuda_graph: bool = False,
+                 cuda_preprocess: bool = True) -> None:
         path = Path(path)
         if impl not in IMPLEMENTATIONS:
             raise InputError(f"impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
@@ -79,7 +82,8 @@ class TensorRTBackend(Backend):
             if trt_version:
                 check_tensorrt_version(sidecar, trt_version, engine=path)
             self._native = ext.Runtime(str(path), preprocess=self.metadata.preprocess.to_dict(), backend="tensorrt",
-                                       num_requests=num_requests)
+                                       num_requests=num_requests, cuda_graph=cuda_graph,
+                                       cuda_preprocess=cuda_preprocess)
             self.impl = "native"
             return
         from yolocls.runtime.tensorrt_python import TensorRTPythonRunner, import_tensorrt, select_cuda_api
