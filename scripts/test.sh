@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 python3 -m ruff check yolocls tests scripts
 bash scripts/typecheck.sh
-python3 -m pytest -q "$@"
-# the native tests again under AddressSanitizer + UndefinedBehaviorSanitizer (separate build; fails on any report)
+# the native tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build; fails on any report)
 bash scripts/sanitize.sh
+python3 -m pytest -q "$@"
