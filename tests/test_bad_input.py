@@ -246,6 +246,15 @@ CLI_CASES = [
             "--names"),
     CliCase("infer-nometa-onnx-ort", _p("infer", "--model", "{nometa_onnx}", "--source", "{ok_png}",
                                         "--backend", "onnxruntime"), "--imgsz"),
+    CliCase("infer-nometa-onnx-imgsz-only", _p("infer", "--model", "{nometa_onnx}", "--source", "{ok_png}",
+                                               "--imgsz", "32"), "--names"),
+    CliCase("infer-nometa-onnx-wrong-imgsz", _p("infer", "--model", "{nometa_onnx}", "--source", "{ok_png}",
+                                                "--backend", "onnxruntime", "--names", "a,b,c", "--imgsz", "64"),
+            "--imgsz"),
+    CliCase("infer-nometa-onnx-wrong-names", _p("infer", "--model", "{nometa_onnx}", "--source", "{ok_png}",
+                                                "--backend", "onnxruntime", "--names", "a,b"), "--names"),
+    CliCase("infer-names-on-pt", _p("infer", "--model", "{pt}", "--source", "{ok_png}", "--names", "a,b,c"),
+            "--names"),
     CliCase("predict-unknown-suffix", _p("predict", "--weights", "{ok_png}", "--source", "{ok_png}"),
             "cannot tell the model type"),
     CliCase("infer-engine-garbage", _p("infer", "--engine", "{engine_nosidecar}", "--source", "{ok_png}"),
@@ -611,6 +620,26 @@ def test_non_contiguous_arrays_give_the_plain_result(view: str, A: dict[str, Pat
     with runtime.load(A["onnx"], backend="onnxruntime") as be:
         a, b = be.predict(v)[0], be.predict(im)[0]
     assert [p.class_id for p in a] == [p.class_id for p in b]
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_onnx_without_metadata_falls_back_to_flags(backend: str, A: dict[str, Path], tmp_path: Path) -> None:
+    """`yolocls infer --names ... ` runs an ONNX that has no metadata (imgsz from its static input), with the same
+    answer as the ONNX that has it; --names also reads a file with one name per line."""
+    from yolocls import runtime
+
+    if backend not in runtime.available_backends():
+        pytest.skip(f"{backend} is not available here")
+    names_file = tmp_path / "names.txt"
+    names_file.write_text("\n".join(NAMES) + "\n")
+    outs = []
+    for model, extra in ((A["onnx"], []), (A["nometa_onnx"], ["--names", ",".join(NAMES)]),
+                         (A["nometa_onnx"], ["--names", str(names_file), "--imgsz", str(IMGSZ)])):
+        r = CliRunner().invoke(_app(), ["infer", "--model", str(model), "--source", str(A["ok_png"]), "--backend",
+                                        backend, "--warmup", "0", "--topk", "3", *extra])
+        assert r.exit_code == 0, r.output
+        outs.append(r.stdout.splitlines()[0].split("  [")[0])
+    assert outs[0] == outs[1] == outs[2] and any(n in outs[0] for n in NAMES), outs
 
 
 def test_truncated_video_stops_with_a_count(A: dict[str, Path]) -> None:

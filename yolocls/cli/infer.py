@@ -25,6 +25,12 @@ def infer(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU inference threads.")] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs on the first frame.")] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the latency summary.")] = False,
+    names: Annotated[str | None, typer.Option("--names", help="Class names for an ONNX without yolocls metadata: "
+                                                              "'a,b,c' or a text file with one name per line.")
+                     ] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", min=1, help="Input size for an ONNX without yolocls "
+                                                                      "metadata (default: its static input size).")
+                     ] = None,
 ) -> None:
     """Classify every frame with a deployment backend and report median/p90 latency per stage."""
     if (model is None) == (engine is None):
@@ -46,7 +52,8 @@ def infer(
     from yolocls.data.sources import iter_source
 
     src = iter_source(source)  # fails early on a missing source
-    be = runtime.load(path, backend=backend, device=device, threads=threads)
+    metadata = _flag_metadata(path, names, imgsz) if (names is not None or imgsz is not None) else None
+    be = runtime.load(path, backend=backend, device=device, threads=threads, metadata=metadata)
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end-to-end": []}
     n = 0
     with be:
@@ -77,6 +84,36 @@ def infer(
     Console().print(table)
     if src.stats.truncated_videos:
         typer.echo(f"{len(src.stats.truncated_videos)} video(s) ended early (truncated); stopped cleanly", err=True)
+
+
+def _flag_metadata(path: Path, names: str | None, imgsz: int | None):  # -> ModelMetadata
+    """Metadata from --names/--imgsz for a model file that lacks it (ImageNet preprocessing, centre crop)."""
+    from yolocls.data.preprocess import PreprocessConfig
+    from yolocls.errors import InputError
+    from yolocls.metadata import ModelMetadata
+
+    if path.suffix.lower() != ".onnx" and path.suffix.lower() != ".xml":
+        raise InputError("--names/--imgsz only apply to .onnx/.xml models without yolocls metadata")
+    if names is None:
+        raise InputError("--imgsz alone is not enough for a model without metadata: also pass --names a,b,c")
+    p = Path(names)
+    items = p.read_text(encoding="utf-8").splitlines() if p.is_file() else names.split(",")
+    labels = [n.strip() for n in items if n.strip()]
+    if not labels:
+        raise InputError(f"--names {names!r} holds no class names")
+    if imgsz is None and path.suffix.lower() == ".onnx":
+        import onnx
+
+        try:
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except Exception as e:  # noqa: BLE001 - protobuf DecodeError and friends
+            raise InputError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
+        inits = {i.name for i in graph.initializer}
+        dims = [d.dim_value for i in graph.input if i.name not in inits for d in i.type.tensor_type.shape.dim][2:4]
+        imgsz = dims[0] if len(dims) == 2 and dims[0] == dims[1] and dims[0] > 0 else None
+    if imgsz is None:
+        raise InputError(f"{path.name} has a dynamic input size: pass --imgsz")
+    return ModelMetadata(names=labels, preprocess=PreprocessConfig(imgsz=int(imgsz)), model=path.stem)
 
 
 def register(app: typer.Typer) -> None:

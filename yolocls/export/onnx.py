@@ -196,7 +196,8 @@ def metadata_from_props(
                              stride=stride, dynamic=not (dims and dims[0]), batch=(dims[0] or 1) if dims else 1)
     raise MetadataError(
         f"{name} has no yolocls metadata (not made by `yolocls export`): re-export it with `yolocls export`, "
-        "or give its class names and input size yourself (--names, --imgsz; metadata=ModelMetadata(...) in Python)"
+        "or give its class names and input size yourself (--names, --imgsz of yolocls infer; "
+        "metadata=ModelMetadata(...) in Python)"
     )
 
 
