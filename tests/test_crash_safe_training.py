@@ -32,7 +32,7 @@ from yolocls.engine.trainer import RESULT_KEYS
 # same thread count gives the same float arithmetic (the comparisons below are to 1e-6)
 torch.set_num_threads(1)
 
-EPOCHS = 2
+EPOCHS = 3
 # tiny-cls on the built-in digits at 32 px: ~1-3 s per epoch on 2 shared cores (see tests/test_train.py)
 TRAIN_ARGS = ["train", "--model", "tiny-cls", "--data", "digits", "--epochs", str(EPOCHS), "--imgsz", "32",
               "--batch-size", "128", "--lr0", "0.02", "--optimizer", "SGD", "--no-augment", "--workers", "0",
