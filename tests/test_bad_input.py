@@ -401,6 +401,14 @@ def _ort_predict(arr: Callable[[], Any]) -> Callable[[dict[str, Path]], Any]:
     return f
 
 
+def _closed_ort(a: dict[str, Path]) -> Any:
+    from yolocls import runtime
+
+    be = runtime.load(a["onnx"], backend="onnxruntime")
+    be.close()
+    return be.predict(np.zeros((8, 8, 3), np.uint8))
+
+
 def _scan(key: str) -> Callable[[dict[str, Path]], Any]:
     def f(a: dict[str, Path]) -> Any:
         from yolocls.data.dataset import scan_image_folder
@@ -485,6 +493,7 @@ API_CASES = [
     ApiCase("predict-float-array", _ort_predict(lambda: np.zeros((8, 8, 3), np.float64)), InputError, "uint8"),
     ApiCase("predict-empty-list", _ort_predict(lambda: []), InputError, "no images"),
     ApiCase("predict-wrong-type", _ort_predict(lambda: [42]), InputError, "expected a uint8"),
+    ApiCase("predict-after-close-ort", _closed_ort, InputError, "closed"),
     ApiCase("predict-bad-path", _ort_predict(lambda: ["/nonexistent/x.png"]), ImageError, "not found"),
     ApiCase("dataset-no-classes", _scan("ds_noclasses"), DatasetError, "no class folders"),
     ApiCase("dataset-empty-classes", _scan("ds_emptyclasses"), DatasetError, "no images"),

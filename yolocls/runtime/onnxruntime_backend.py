@@ -110,6 +110,8 @@ class OnnxRuntimeBackend(Backend):
         return np.concatenate(outs)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.session is None:
+            raise InputError(f"{self.path.name}: this backend was closed; open the model again with runtime.load")
         out = self.session.run([self._output_name], {self._input.name: x})[0]
         return np.asarray(out, dtype=np.float32)
 
