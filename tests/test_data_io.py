@@ -257,7 +257,7 @@ def test_huge_jpeg_header_bypasses_only_pils_bomb_check(tmp_path: Path, rng: np.
     t = time.perf_counter()
     a = imread(p, max_pixels=10_000_000)  # libjpeg fills the missing scan data; what matters is the size
     assert time.perf_counter() - t < 5.0
-    _check(a, 2500, 2500)  # 1/8 scale: the first that fits 10 MP (the default 100 MP limit takes 1/2)
+    _check(a, 2500, 2500)  # 1/8 scale: the first that fits 10 MP (the default 50 MP limit takes 1/4)
     with pytest.raises(ImageError, match="too large") as e:
         imread(p, max_pixels=1_000_000)  # 1/8 scale is still 6.25 MP
     _one_line_naming(e, p)

@@ -35,9 +35,10 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 )
 # .gif is read as an image (its first frame), not as a video.
 
-#: Refuse to decode more pixels than this (100 MP: 300 MB as BGR uint8). JPEGs above it are decoded at a
-#: reduced scale (1/2, 1/4 or 1/8) when that brings them under the limit.
-MAX_PIXELS = 100_000_000
+#: Refuse to decode more pixels than this (50 MP: 150 MB as BGR uint8, ~0.4 GB peak while PIL converts; a 48 MP
+#: camera photo still fits). JPEGs above it are decoded at a reduced scale (1/2, 1/4 or 1/8) when that brings
+#: them under the limit. A classifier looks at 224 px, so nothing is lost but memory.
+MAX_PIXELS = 50_000_000
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
