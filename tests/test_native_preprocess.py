@@ -412,3 +412,19 @@ def test_cpp_metadata_reader_matches_python(C) -> None:
                 '{"names": [], "imgsz": 8, "preprocess": {"crop": "zoom"}}'):
         with pytest.raises(RuntimeError):
             C.parse_metadata(bad)
+
+
+def test_bad_scale_topk_and_huge_views_are_value_errors() -> None:
+    """Regressions from the reliability battery: each raises ValueError with a message, never an internal error."""
+    C = pytest.importorskip("yolocls._C")
+    img = np.zeros((8, 8, 3), np.uint8)
+    for scale in (0.0, -1.0):
+        with pytest.raises(ValueError, match="scale"):
+            C.preprocess(img, imgsz=8, scale=scale)
+        with pytest.raises(ValueError, match="scale"):
+            preprocess(img, 8, scale=scale)
+    with pytest.raises(ValueError, match="k must be"):
+        C.topk(np.ones((1, 4), np.float32), -1)
+    view = np.lib.stride_tricks.as_strided(np.zeros(3, np.uint8), (100000, 100000, 3), (0, 0, 1))
+    with pytest.raises(ValueError, match="too large to copy"):
+        C.preprocess(view, imgsz=8)

@@ -227,3 +227,21 @@ def test_bad_files(tmp_path: Path, onnx_model) -> None:
         C.Runtime(str(tmp_path / "model.engine"), preprocess={"imgsz": IMGSZ})
     with pytest.raises(RuntimeError, match="imgsz"):  # metadata that contradicts the graph
         C.Runtime(str(onnx_model[0]), preprocess={"imgsz": 128, "crop": "center"}, max_batch=1)
+
+
+def test_openvino_backend_after_close_is_input_error(tmp_path: Path) -> None:
+    """A closed backend says so (InputError), not AttributeError on None."""
+    pytest.importorskip("yolocls._C")
+    import torch
+
+    from yolocls.export.onnx import export_onnx
+    from yolocls.models import create_model
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    torch.manual_seed(0)
+    m = create_model("tiny-cls", num_classes=3).eval()
+    path = export_onnx(m, tmp_path / "t.onnx", imgsz=32, verify=False).path
+    be = OpenVINOBackend(path)
+    be.close()
+    with pytest.raises(InputError, match="closed"):
+        be.predict(np.zeros((40, 40, 3), np.uint8))

@@ -32,7 +32,7 @@ void PreprocessConfig::validate() const {
       throw InvalidArgument("std values must be finite and non-zero, mean values finite");
     }
   }
-  if (!std::isfinite(scale)) throw InvalidArgument("scale must be finite");
+  if (!std::isfinite(scale) || scale <= 0) throw InvalidArgument("scale must be finite and > 0");
   if (pad_value < 0 || pad_value > 255) {
     throw InvalidArgument("pad_value must be in 0..255, got " + std::to_string(pad_value));
   }

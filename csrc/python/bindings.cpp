@@ -46,8 +46,16 @@ ImageView view_of(py::array arr, size_t index, ChannelOrder order, std::vector<p
   const bool rows_ok = (w == 1 || arr.strides(1) == 3) && arr.strides(2) == 1 && rs >= 3 * w;
   if (!rows_ok) {
     // Non-contiguous pixels (e.g. img[:, ::2]), negative strides or overlapping rows: one compact copy.
+    // Bound it first: a broadcast view (zero strides) can claim far more pixels than any memory holds.
+    if (h * w > (int64_t{1} << 31)) {
+      throw InvalidArgument(where + " is a non-contiguous view of " + std::to_string(h) + "x" + std::to_string(w) +
+                            " pixels, too large to copy; pass a contiguous array");
+    }
     arr = py::array::ensure(arr, py::array::c_style | py::array::forcecast);
-    if (!arr) throw py::error_already_set();
+    if (!arr) {
+      if (PyErr_Occurred()) throw py::error_already_set();
+      throw InvalidArgument(where + " could not be copied into a contiguous array");
+    }
     rs = 3 * w;
   }
   keep->push_back(arr);
@@ -64,7 +72,10 @@ ImageView view_of(py::array arr, size_t index, ChannelOrder order, std::vector<p
 py::array as_array(py::handle obj) {
   if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
   py::array a = py::array::ensure(obj);
-  if (!a) throw py::error_already_set();
+  if (!a) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    throw InvalidArgument("expected a uint8 HxWx3 array or buffer");
+  }
   return a;
 }
 
@@ -355,6 +366,7 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("topk", [](py::array_t<float, py::array::c_style | py::array::forcecast> probs, int k) {
     if (probs.ndim() != 2 || probs.shape(1) < 1) throw InvalidArgument("probs must be [N, C] with C >= 1");
+    if (k < 1) throw InvalidArgument("k must be >= 1, got " + std::to_string(k));
     py::list rows;
     for (py::ssize_t r = 0; r < probs.shape(0); ++r) {
       py::list row;

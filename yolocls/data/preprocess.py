@@ -53,6 +53,8 @@ class PreprocessConfig:
             raise InputError("mean and std need 3 values each (one per channel)")
         if any(s == 0 for s in self.std):
             raise InputError("std values must be non-zero")
+        if not math.isfinite(self.scale) or self.scale <= 0:
+            raise InputError(f"scale must be a finite number > 0 (1/255 for uint8 pixels), got {self.scale!r}")
         if self.channel_order not in ("RGB", "BGR"):
             raise InputError(f"channel_order must be RGB or BGR, got {self.channel_order!r}")
         object.__setattr__(self, "imgsz", int(self.imgsz))

@@ -69,7 +69,9 @@ class OpenVINOBackend(Backend):
 
     @property
     def runtime(self) -> Any:
-        """The underlying ``yolocls._C.Runtime``."""
+        """The underlying ``yolocls._C.Runtime`` (InputError once the backend is closed)."""
+        if self._rt is None:
+            raise InputError(f"the OpenVINO backend for {self.path.name} is closed; load the model again")
         return self._rt
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -79,19 +81,19 @@ class OpenVINOBackend(Backend):
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2:] != (s, s) or batch.shape[0] < 1:
             raise InputError(f"expected a [N, 3, {s}, {s}] batch, got shape {list(batch.shape)}")
         with _native.native_errors():
-            return self._rt.infer(np.ascontiguousarray(batch, dtype=np.float32))
+            return self.runtime.infer(np.ascontiguousarray(batch, dtype=np.float32))
 
     def logits(self, images: Any, bgr: bool = True) -> np.ndarray:
         """Logits ``[N, C]`` of uint8 HxWx3 images (or paths): preprocessing + inference in one C++ call."""
         frames, _ = self._load_images(images)
         with _native.native_errors():
-            return self._rt.logits(frames, bgr)
+            return self.runtime.logits(frames, bgr)
 
     def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
         """Top-k predictions per image; preprocessing, inference, softmax and top-k run in C++ without the GIL."""
         frames, _ = self._load_images(images)
         with _native.native_errors():
-            results, timings = self._rt.classify(frames, topk_k, bgr, return_timings=True)
+            results, timings = self.runtime.classify(frames, topk_k, bgr, return_timings=True)
         names = self.names
         self.timings = dict(timings)
         return [[Prediction(int(i), names[i] if i < len(names) else str(i), float(p)) for i, p in row]
