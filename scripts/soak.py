@@ -33,20 +33,15 @@ def tiny_onnx(path: Path, imgsz: int = 32) -> Path:
     import yolocls
     from yolocls.data.preprocess import PreprocessConfig, preprocess_with
     from yolocls.export.onnx import export_onnx
+    from yolocls.utils.torch_utils import calibrate_batchnorm
 
     torch.manual_seed(0)
     m = yolocls.create_model("tiny-cls", num_classes=10)
     m.preprocess = PreprocessConfig(imgsz=imgsz)
     rng = np.random.default_rng(0)
     x = preprocess_with([rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(8)], m.preprocess)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    m.train()
-    with torch.no_grad():
-        m(torch.from_numpy(x))
-    export_onnx(m.eval(), path, imgsz=imgsz, simplify=False, verify=False)
+    calibrate_batchnorm(m, x)
+    export_onnx(m, path, imgsz=imgsz, simplify=False, verify=False)
     return path
 
 

@@ -41,6 +41,7 @@ from yolocls.errors import (
     MetadataError,
     YoloclsError,
 )
+from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)
 IMGSZ = 32
@@ -92,14 +93,7 @@ def _calibrated_tiny() -> torch.nn.Module:
     m.preprocess = PreprocessConfig(imgsz=IMGSZ)
     rng = np.random.default_rng(0)
     x = preprocess_with([rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(8)], m.preprocess)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    m.train()
-    with torch.no_grad():
-        m(torch.from_numpy(x))
-    return m.eval()
+    return calibrate_batchnorm(m, x)
 
 
 @pytest.fixture(scope="module")

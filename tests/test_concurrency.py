@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from yolocls import _native
+from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)
 IMGSZ = 32
@@ -51,14 +52,8 @@ def calibrated_tiny_onnx(path: Path, num_classes: int = 5) -> Path:
     m.preprocess = PreprocessConfig(imgsz=IMGSZ)
     rng = np.random.default_rng(0)
     x = preprocess_with([rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(8)], m.preprocess)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    m.train()
-    with torch.no_grad():
-        m(torch.from_numpy(x))
-    export_onnx(m.eval(), path, imgsz=IMGSZ, simplify=False, verify=False)
+    calibrate_batchnorm(m, x)
+    export_onnx(m, path, imgsz=IMGSZ, simplify=False, verify=False)
     return path
 
 

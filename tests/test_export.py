@@ -28,21 +28,13 @@ from yolocls.export.triton import export_triton, parse_pbtxt, read_triton_metada
 from yolocls.export.verify import compare_logits, synthetic_images, verify_onnx
 from yolocls.metadata import METADATA_KEY
 from yolocls.models import create_model
+from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)
 NAMES10 = [f"class{i}" for i in range(10)]
 
 
-def calibrate_bn(model: nn.Module, batch: np.ndarray) -> nn.Module:
-    """Set every BatchNorm's running stats to the exact statistics of ``batch`` (momentum=None), then eval()."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(torch.from_numpy(batch))
-    return model.eval()
+calibrate_bn = calibrate_batchnorm
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from yolocls import _native
 from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import InputError, MetadataError
 from yolocls.metadata import ModelMetadata
+from yolocls.utils.torch_utils import calibrate_batchnorm
 
 pytestmark = pytest.mark.skipif(
     not (_native.available() and _native.build_info().get("openvino")), reason="yolocls._C not built with OpenVINO"
@@ -57,16 +58,7 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray
             h, w = f.shape[:2]
             top, left = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
             crops.append(f[top : top + h // 2, left : left + w // 2])
-    x = torch.from_numpy(preprocess_with(crops, cfg))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration passes
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model(x)
-    model.eval()
+    calibrate_batchnorm(model, preprocess_with(crops, cfg), passes=2)
     meta = ModelMetadata(names=names, preprocess=cfg, model="yolov5n-cls")
     path = tmp_path_factory.mktemp("ov") / "yolov5n-cls.onnx"
     import warnings

@@ -22,6 +22,7 @@ from yolocls.metadata import ModelMetadata
 from yolocls.runtime import BACKENDS, Backend, available_backends, load
 from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from yolocls.runtime.torch_backend import TorchBackend
+from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)
 
@@ -43,14 +44,7 @@ def tiny_model() -> nn.Module:
     torch.manual_seed(0)
     m = yolocls.create_model("tiny-cls", num_classes=4)
     x = preprocess_with([np.full((40, 40, 3), v, np.uint8) for v in (10, 90, 170, 250)], PreprocessConfig(imgsz=64))
-    for mod in m.modules():  # calibrate BN so outputs vary with the input
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    m.train()
-    with torch.no_grad():
-        m(torch.from_numpy(x))
-    return m.eval()
+    return calibrate_batchnorm(m, x)  # so outputs vary with the input
 
 
 def test_available_backends() -> None:
