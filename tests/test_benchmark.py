@@ -299,3 +299,29 @@ def test_a_failing_backend_becomes_a_failed_row(cache: Path, monkeypatch: pytest
     assert rows["torch"]["status"] == "ok"
     headers, table = br.summary_table(br.new_report(settings.to_dict(), list(rows.values()), machine={}))
     assert table[0][headers.index("CPU onnxruntime ms")] == "failed"
+
+
+def test_interleaved_measurement_alternates_and_isolates_failures() -> None:
+    calls: list[str] = []
+
+    class Fake:
+        def __init__(self, name: str, fail_after: int | None = None) -> None:
+            self.name, self.fail_after, self.n = name, fail_after, 0
+            self.timings: dict[str, float] = {}
+
+        def predict(self, frames: Any, topk_k: int = 5) -> list[Any]:
+            self.n += 1
+            if self.fail_after is not None and self.n > self.fail_after:
+                raise RuntimeError("device lost")
+            calls.append(self.name)
+            self.timings = {"preprocess": 0.1, "inference": 1.0, "postprocess": 0.1}
+            return []
+
+    res = bm.measure_interleaved({"a": Fake("a"), "b": Fake("b"), "c": Fake("c", fail_after=7)},
+                                 [np.zeros((2, 2, 3), np.uint8)], runs=20, warmup=1, time_budget_s=60, chunk=5)
+    assert res["a"]["runs"] == res["b"]["runs"] == 20 and not res["a"]["budget_hit"]
+    assert isinstance(res["c"], RuntimeError)  # failed after its warmup and first chunk; the others went on
+    timed = calls[3:]  # after one warmup call each
+    first_b = timed.index("b")
+    assert timed[:5] == ["a"] * 5 and "a" in timed[first_b:]  # chunks of 5, a and b take turns
+    assert res["a"]["stages"]["inference"]["median_ms"] == 1.0

@@ -346,33 +346,70 @@ def open_backend(backend: str, src: ModelSource, settings: BenchmarkSettings, ca
 
 def measure(backend: Any, frames: Sequence[np.ndarray], runs: int, warmup: int, time_budget_s: float,
             min_runs: int = 5) -> dict[str, Any]:
-    """Time ``backend.predict(frames, topk_k=5)``.
+    """Time ``backend.predict(frames, topk_k=5)``; see :func:`measure_interleaved` (this is one backend of it)."""
+    res = measure_interleaved({"b": backend}, frames, runs, warmup, time_budget_s, min_runs)["b"]
+    if isinstance(res, BaseException):
+        raise res
+    return res
 
-    Returns ``stages`` (latency stats per stage, ms per call), ``runs`` (timed calls) and ``budget_hit``
-    (stopped by the time budget before ``runs``). Warmup stops after a quarter of the budget.
+
+def measure_interleaved(backends: dict[str, Any], frames: Sequence[np.ndarray], runs: int, warmup: int,
+                        time_budget_s: float, min_runs: int = 5, chunk: int = 5) -> dict[str, Any]:
+    """Time ``predict(frames, topk_k=5)`` of several backends in alternating chunks of ``chunk`` calls.
+
+    Interleaving gives every backend the same share of whatever else the machine is doing, so their
+    numbers compare fairly on a busy machine. A backend stops after ``runs`` timed calls, or once it has
+    spent ``time_budget_s`` seconds in timed calls (after at least ``min_runs``). Warmup stops after a quarter
+    of the budget.
+
+    Returns per name either an exception (the backend failed) or ``stages`` (latency stats per stage, ms per
+    call: preprocess, inference, postprocess from ``Backend.timings``, end_to_end), ``runs`` and ``budget_hit``.
     """
     frames = list(frames)
-    t_end = time.perf_counter() + time_budget_s / 4
-    for i in range(warmup):
-        backend.predict(frames, topk_k=5)
-        if i >= 1 and time.perf_counter() > t_end:
-            break
-    samples: dict[str, list[float]] = {s: [] for s in ("preprocess", "inference", "postprocess", "end_to_end")}
-    t_end = time.perf_counter() + time_budget_s
-    budget_hit = False
-    for i in range(runs):
-        t0 = time.perf_counter()
-        backend.predict(frames, topk_k=5)
-        t1 = time.perf_counter()
-        samples["end_to_end"].append((t1 - t0) * 1e3)
-        for stage in ("preprocess", "inference", "postprocess"):
-            if stage in backend.timings:
-                samples[stage].append(float(backend.timings[stage]))
-        if i + 1 >= min_runs and t1 > t_end and i + 1 < runs:
-            budget_hit = True
-            break
-    return {"stages": {k: latency_stats(v) for k, v in samples.items() if v},
-            "runs": len(samples["end_to_end"]), "budget_hit": budget_hit}
+    out: dict[str, Any] = {}
+    for name, bk in backends.items():
+        t_end = time.perf_counter() + time_budget_s / 4
+        try:
+            for i in range(warmup):
+                bk.predict(frames, topk_k=5)
+                if i >= 1 and time.perf_counter() > t_end:
+                    break
+        except Exception as e:  # noqa: BLE001 - the caller records it in the backend's row
+            out[name] = e
+    live = [n for n in backends if n not in out]
+    samples: dict[str, dict[str, list[float]]] = {
+        n: {s: [] for s in ("preprocess", "inference", "postprocess", "end_to_end")} for n in live}
+    spent = dict.fromkeys(live, 0.0)
+    hit = dict.fromkeys(live, False)
+    rnd = 0
+    while live:
+        order = live if rnd % 2 == 0 else live[::-1]
+        rnd += 1
+        for name in list(order):
+            bk, smp = backends[name], samples[name]
+            try:
+                for _ in range(chunk):
+                    t0 = time.perf_counter()
+                    bk.predict(frames, topk_k=5)
+                    dt = time.perf_counter() - t0
+                    spent[name] += dt
+                    smp["end_to_end"].append(dt * 1e3)
+                    for stage in ("preprocess", "inference", "postprocess"):
+                        if stage in bk.timings:
+                            smp[stage].append(float(bk.timings[stage]))
+                    n = len(smp["end_to_end"])
+                    if n >= runs or (n >= min_runs and spent[name] > time_budget_s):
+                        hit[name] = n < runs
+                        live.remove(name)
+                        break
+            except Exception as e:  # noqa: BLE001 - the caller records it in the backend's row
+                out[name] = e
+                live.remove(name)
+    for name, smp in samples.items():
+        if name not in out:
+            out[name] = {"stages": {k: latency_stats(v) for k, v in smp.items() if v},
+                         "runs": len(smp["end_to_end"]), "budget_hit": hit[name]}
+    return out
 
 
 def _one_line(e: BaseException) -> str:
@@ -392,31 +429,37 @@ def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequ
     """Rows for one source: every backend x batch, skipped/failed ones with the reason."""
     cache = cache_dir(settings.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    opened: dict[str, Any] = {}
     for backend in settings.backends:
         reason = skip_reason(backend, settings.device, src)
         if reason is not None:
             for b in settings.batches:
-                yield {**_base_row(src, backend, settings, b), "status": "skipped", "reason": reason}
+                rows[backend, b] = {**_base_row(src, backend, settings, b), "status": "skipped", "reason": reason}
             continue
         try:
-            bk = open_backend(backend, src, settings, cache)
+            opened[backend] = open_backend(backend, src, settings, cache)
         except Exception as e:  # noqa: BLE001 - one backend failing on one model must not end the whole run
             for b in settings.batches:
-                yield {**_base_row(src, backend, settings, b), "status": "failed", "reason": _one_line(e)}
-            continue
-        try:
-            for b in settings.batches:
+                rows[backend, b] = {**_base_row(src, backend, settings, b), "status": "failed",
+                                    "reason": _one_line(e)}
+    try:
+        for b in settings.batches:
+            results = measure_interleaved(opened, frames[:b], settings.runs, settings.warmup,
+                                          settings.time_budget_s, settings.min_runs) if opened else {}
+            for backend, res in results.items():
                 row = _base_row(src, backend, settings, b)
-                try:
-                    res = measure(bk, frames[:b], settings.runs, settings.warmup, settings.time_budget_s,
-                                  settings.min_runs)
-                except Exception as e:  # noqa: BLE001 - recorded in the row, the other rows still run
-                    yield {**row, "status": "failed", "reason": _one_line(e)}
-                    continue
-                row.update(res)
-                row["images_per_s"] = images_per_second(res["stages"]["end_to_end"]["median_ms"], b)
-                yield row
-        finally:
+                if isinstance(res, BaseException):
+                    row.update(status="failed", reason=_one_line(res))
+                else:
+                    row.update(res)
+                    row["images_per_s"] = images_per_second(res["stages"]["end_to_end"]["median_ms"], b)
+                rows[backend, b] = row
+            for backend in settings.backends:  # in the asked order, batch by batch
+                if (backend, b) in rows:
+                    yield rows.pop((backend, b))
+    finally:
+        for bk in opened.values():
             bk.close()
 
 
