@@ -1,5 +1,6 @@
 #include "image_io.hpp"
 
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -79,11 +80,19 @@ Image read_bmp(const std::string& path, const std::vector<uint8_t>& b) {
 
 }  // namespace
 
+bool has_builtin_reader(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[2] = {0, 0};
+  if (!f.read(magic, 2)) return false;
+  return (magic[0] == 'P' && magic[1] == '6') || (magic[0] == 'B' && magic[1] == 'M');
+}
+
 Image read_image(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, "cannot open");
   std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (b.size() >= 2 && b[0] == 'P' && b[1] == '6') return read_ppm(path, b);
   if (b.size() >= 2 && b[0] == 'B' && b[1] == 'M') return read_bmp(path, b);
-  fail(path, "not a binary PPM (P6) or BMP file; convert it first (e.g. `convert in.jpg out.ppm`)");
+  fail(path, "not a binary PPM (P6) or BMP file and this build has no OpenCV; convert it first "
+             "(e.g. `convert in.jpg out.ppm`) or rebuild the example with OpenCV");
 }

@@ -24,5 +24,8 @@ struct Image {
   }
 };
 
+// True when the file starts like a binary PPM ("P6") or a BMP ("BM"): the formats read_image handles.
+bool has_builtin_reader(const std::string& path);
+
 // Reads .ppm (RGB) or .bmp (BGR) by content; throws std::runtime_error with the reason.
 Image read_image(const std::string& path);
