@@ -113,6 +113,7 @@ void classify_video(const yolocls::Runtime& runtime, const std::string& path, cv
   cv::Mat frame, scratch;
   long read = 0, classified = 0;
   bool hit_limit = false;
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     if (opt.max_frames > 0 && classified >= opt.max_frames) {
       hit_limit = true;
@@ -134,6 +135,7 @@ void classify_video(const yolocls::Runtime& runtime, const std::string& path, cv
     ++classified;
     print_topk(path + " frame " + std::to_string(index), view.width, view.height, result[0], runtime.names());
   }
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("  frames read %ld, classified %ld\n", read, classified);
   if (hit_limit) {
     std::printf("  stopped after --max-frames %ld\n", opt.max_frames);
@@ -145,7 +147,8 @@ void classify_video(const yolocls::Runtime& runtime, const std::string& path, cv
   }
   if (classified > 0) {
     lat.print(std::to_string(classified) + " frames");
-    std::printf("  decode ms (median): %.3f\n", median(decode));
+    std::printf("  decode ms (median): %.3f  throughput %.1f classified frames/s (wall clock, printing included)\n",
+                median(decode), wall_s > 0 ? classified / wall_s : 0.0);
   }
 }
 #endif
