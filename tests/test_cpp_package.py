@@ -227,10 +227,13 @@ def test_example_reads_jpeg_png_with_opencv(opencv_example: Path, model: tuple[P
     corrupt.write_bytes(images[0].read_bytes()[:200])  # a JPEG signature, then nothing decodable
     junk = tmp_path / "notes.txt"
     junk.write_text("not an image\n")
-    p = subprocess.run([str(opencv_example), str(model[0]), *map(str, images), str(corrupt), str(junk)],
+    missing = tmp_path / "missing.png"
+    p = subprocess.run([str(opencv_example), str(model[0]), *map(str, images), str(corrupt), str(junk), str(missing)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert f"skipping {corrupt}" in p.stderr and f"skipping {junk}" in p.stderr and "2 of 4 inputs skipped" in p.stderr
+    assert f"skipping {corrupt}: OpenCV cannot decode it" in p.stderr
+    assert f"skipping {junk}: not an image or video OpenCV can read" in p.stderr
+    assert f"skipping {missing}: cannot open (no such file)" in p.stderr and "3 of 5 inputs skipped" in p.stderr
     got = _parse(p.stdout)
     assert sorted(got) == sorted(map(str, images))
     # cv2.imread in Python decodes the same pixels (EXIF orientation included) as cv::imread in the example

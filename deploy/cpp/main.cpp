@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -157,6 +158,10 @@ void classify_video(const yolocls::Runtime& runtime, const std::string& path, cv
 // Throws std::runtime_error for an unreadable input (the caller skips it).
 void classify_input(const yolocls::Runtime& runtime, const std::string& path, const Options& opt) {
 #if YOLOCLS_EXAMPLE_HAVE_OPENCV
+  // URLs (rtsp://...) and image-sequence patterns (frame%04d.png) are not files but VideoCapture opens them.
+  if (!std::filesystem::exists(path) && path.find("://") == std::string::npos && path.find('%') == std::string::npos) {
+    throw std::runtime_error(path + ": cannot open (no such file)");
+  }
   if (!has_builtin_reader(path)) {
     if (opencv_reads_image(path)) {
       const cv::Mat img = opencv_read_image(path);
