@@ -237,3 +237,51 @@ def test_openvino_backend_after_close_is_input_error(tmp_path: Path) -> None:
     be.close()
     with pytest.raises(InputError, match="closed"):
         be.predict(np.zeros((40, 40, 3), np.uint8))
+
+
+def _signal_stack() -> tuple[int, int, bool]:
+    """(ss_sp, ss_size, disabled) of the calling thread's alternate signal stack (Linux)."""
+    import ctypes
+
+    class StackT(ctypes.Structure):
+        _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+    st = StackT()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(st)) == 0
+    return int(st.ss_sp or 0), int(st.ss_size), bool(st.ss_flags & 2)  # SS_DISABLE
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="Linux only (reads /proc/self/maps)")
+def test_openvino_leaves_no_dangling_signal_stack(tmp_path: Path) -> None:
+    """OpenVINO's CPU plugin swaps the thread's sigaltstack and unmaps its own: the runtime must put ours back.
+
+    A dangling alternate stack crashed the whole test suite with SIGSEGV when torch's DataLoader SIGCHLD handler
+    (installed with SA_ONSTACK by Python) ran after a model was compiled on one thread and freed on another.
+    """
+    pytest.importorskip("yolocls._C")
+    import torch
+
+    from yolocls.export.onnx import export_onnx
+    from yolocls.models import create_model
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    torch.manual_seed(0)
+    path = export_onnx(create_model("tiny-cls", num_classes=3).eval(), tmp_path / "t.onnx", imgsz=32,
+                       verify=False).path
+    before = _signal_stack()
+    a = OpenVINOBackend(path)
+    b = OpenVINOBackend(path)
+    assert _signal_stack() == before  # compiling left the caller's alternate stack alone
+    a.close()
+    del a
+    t = threading.Thread(target=b.close)  # freed on another thread than the one that compiled it
+    t.start()
+    t.join()
+    import gc
+
+    gc.collect()
+    sp, size, disabled = _signal_stack()
+    assert (sp, size, disabled) == before
+    if not disabled:  # whatever stack we have must still be mapped
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        assert any(int(r.split()[0].split("-")[0], 16) <= sp < int(r.split()[0].split("-")[1], 16) for r in maps)

@@ -140,6 +140,8 @@ class Backend {
   Backend() = default;
   // Derived constructors fill info_ and then add their slots (at least one).
   void add_slot(std::unique_ptr<InferSlot> slot);
+  // Destroy every slot now (a derived destructor that must control when its engine objects die).
+  void release_slots() { slots_.clear(); busy_.clear(); }
   ModelInfo info_;
 
  private:

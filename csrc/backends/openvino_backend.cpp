@@ -10,10 +10,42 @@
 
 #include <openvino/openvino.hpp>
 
+#if defined(__unix__)
+#include <signal.h>
+#endif
+
 #include "backends/backend.hpp"
 
 namespace yolocls {
 namespace {
+
+// OpenVINO's CPU plugin installs its own sigaltstack on the thread that compiles a model and puts back, on the
+// thread that destroys it, what it found at compile time; its stack memory is unmapped with the model. A thread can
+// thus be left with a dangling alternate stack (model compiled on one thread and freed on another, or two models
+// freed out of order), and the next signal handled on it with SA_ONSTACK (Python's handlers, e.g. torch's
+// DataLoader SIGCHLD handler when a worker exits) killed the process with SIGSEGV. Every call into OpenVINO that
+// can do this runs under this guard, which puts the caller's own alternate stack back afterwards.
+class KeepSignalStack {
+ public:
+#if defined(__unix__)
+  KeepSignalStack() { saved_ok_ = sigaltstack(nullptr, &saved_) == 0; }
+  ~KeepSignalStack() {
+    stack_t now{};
+    if (!saved_ok_ || sigaltstack(nullptr, &now) != 0) return;
+    const bool same = (now.ss_flags & SS_DISABLE) ? (saved_.ss_flags & SS_DISABLE) != 0
+                                                  : now.ss_sp == saved_.ss_sp && now.ss_size == saved_.ss_size;
+    if (!same) sigaltstack(&saved_, nullptr);
+  }
+
+ private:
+  stack_t saved_{};
+  bool saved_ok_ = false;
+#else
+  KeepSignalStack() = default;
+#endif
+  KeepSignalStack(const KeepSignalStack&) = delete;
+  KeepSignalStack& operator=(const KeepSignalStack&) = delete;
+};
 
 class OpenVINOSlot final : public InferSlot {
  public:
@@ -65,6 +97,7 @@ class OpenVINOSlot final : public InferSlot {
 class OpenVINOBackend final : public Backend {
  public:
   OpenVINOBackend(const std::string& path, const BackendOptions& o) {
+    KeepSignalStack keep;
     try {
       ov::Core core;
       std::shared_ptr<ov::Model> model = core.read_model(path);
@@ -139,6 +172,12 @@ class OpenVINOBackend final : public Backend {
     } catch (const ov::Exception& e) {
       throw Error("OpenVINO could not load " + path + ": " + e.what());
     }
+  }
+
+  ~OpenVINOBackend() override {
+    KeepSignalStack keep;
+    release_slots();  // the infer requests hold the compiled model: free both inside the guard
+    compiled_ = ov::CompiledModel();
   }
 
   std::string name() const override { return "openvino"; }
