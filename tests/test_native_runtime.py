@@ -285,3 +285,71 @@ def test_openvino_leaves_no_dangling_signal_stack(tmp_path: Path) -> None:
     if not disabled:  # whatever stack we have must still be mapped
         maps = Path("/proc/self/maps").read_text().splitlines()
         assert any(int(r.split()[0].split("-")[0], 16) <= sp < int(r.split()[0].split("-")[1], 16) for r in maps)
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def test_precision_values(tmp_path: Path, onnx_model, frames) -> None:
+    """Each precision compiles on the CPU; anything else is a one-line error naming the choices, on every layer."""
+    from yolocls import runtime
+    from yolocls.runtime.openvino_backend import PRECISIONS, OpenVINOBackend
+
+    C = _native.load_extension()
+    path, meta = onnx_model
+    for p in PRECISIONS:
+        rt = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1, precision=p)
+        assert rt.logits(frames[:1]).shape == (1, 10)
+    with pytest.raises(ValueError, match="f32, bf16, f16 or default"):
+        C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", precision="fp32")
+    with pytest.raises(ValueError, match="precision"):  # checked before the backend, so TensorRT builds agree
+        C.Runtime(str(tmp_path / "model.engine"), preprocess={"imgsz": IMGSZ}, precision="int8")
+    with pytest.raises(InputError, match="f32, bf16, f16, default"):
+        OpenVINOBackend(path, meta, precision="half")
+    with runtime.load(path, precision="bf16", threads=1) as b:  # an .onnx with a precision goes to OpenVINO
+        assert b.name == "openvino" and b.precision == "bf16"
+    with pytest.raises(InputError, match="OpenVINO option"):
+        runtime.load(path, backend="onnxruntime", precision="bf16")
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(b"")
+    with pytest.raises(InputError, match="OpenVINO option"):
+        runtime.load(pt, precision="f32")
+
+
+@pytest.mark.skipif(not _cpu_has_bf16(), reason="this CPU has no bf16 support (OpenVINO OPTIMIZATION_CAPABILITIES "
+                                                  "lacks BF16), so bf16 would silently run in f32")
+def test_bf16_logits_close_to_f32(onnx_model, frames) -> None:
+    """bf16 really runs (logits move) but stays close to f32: same top-1, |diff| within 5% of the logit range."""
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    path, meta = onnx_model
+    with OpenVINOBackend(path, meta, threads=1) as f32, OpenVINOBackend(path, meta, threads=1, precision="bf16") as bf:
+        want = f32.logits(frames)
+        got = bf.logits(frames)
+    span = float(np.ptp(want))
+    assert span > 0.05, "calibration failed: logits do not depend on the image"
+    assert not np.array_equal(got, want), "bf16 gave bit-identical logits: the precision hint did not take effect"
+    assert float(np.abs(got - want).max()) <= 5e-2 * span
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_cli_precision(onnx_model, fixture_images: list[Path]) -> None:
+    """`yolocls infer --precision` runs OpenVINO in bf16/f32; other backends or values are a one-line exit 2."""
+    from typer.testing import CliRunner
+
+    from yolocls.cli.app import app
+
+    runner = CliRunner()
+    path = str(onnx_model[0])
+    src = str(fixture_images[0])
+    res = runner.invoke(app, ["infer", "--model", path, "--source", src, "--precision", "bf16", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "class" in res.output
+    for bad in (["--precision", "fp8"], ["--precision", "bf16", "--backend", "onnxruntime"]):
+        res = runner.invoke(app, ["infer", "--model", path, "--source", src, *bad])
+        assert res.exit_code == 2 and "precision" in res.output, res.output

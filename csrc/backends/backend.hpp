@@ -37,6 +37,7 @@ struct BackendOptions {
   int max_batch = 0;           // largest batch a slot must accept; 0 = the model's limit (or 32 when unbounded)
   bool cuda_graph = false;     // TensorRT: capture one CUDA graph per batch size
   int imgsz = 0;               // input side the caller will feed; fixes dynamic H/W (0 = the model's own)
+  std::string precision = "f32";  // OpenVINO inference precision: f32, bf16, f16 or default; TensorRT ignores it
 };
 
 // What a backend's model looks like.

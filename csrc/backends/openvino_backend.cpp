@@ -152,11 +152,19 @@ class OpenVINOBackend final : public Backend {
       info_.input_dtype = DType::Float32;
       info_.input_memory = Memory::Host;
 
-      // f32 inference precision: on CPUs with AVX512-BF16/AMX OpenVINO would otherwise run in bf16 by default,
-      // which moved logits by ~2e-2 against ONNX Runtime here (and away from what validation measured).
+      // f32 inference precision by default: on CPUs with AVX512-BF16/AMX OpenVINO would otherwise run in bf16,
+      // which moved logits by ~2e-2 against ONNX Runtime here (and away from what validation measured). bf16/f16 are
+      // opt-in for speed; "default" leaves the choice to OpenVINO. A device that cannot run the requested precision
+      // makes compile_model throw (reported below with OpenVINO's text).
       ov::AnyMap config{ov::hint::performance_mode(ov::hint::PerformanceMode::LATENCY)};
-      if ((o.device.empty() ? std::string("CPU") : o.device).rfind("CPU", 0) == 0) {
+      if (o.precision == "f32") {
         config.emplace(ov::hint::inference_precision(ov::element::f32));
+      } else if (o.precision == "bf16") {
+        config.emplace(ov::hint::inference_precision(ov::element::bf16));
+      } else if (o.precision == "f16") {
+        config.emplace(ov::hint::inference_precision(ov::element::f16));
+      } else if (o.precision != "default") {
+        throw InvalidArgument("unknown precision '" + o.precision + "' (expected f32, bf16, f16 or default)");
       }
       if (o.threads > 0) config.emplace(ov::inference_num_threads(o.threads));
       compiled_ = core.compile_model(model, o.device.empty() ? "CPU" : o.device, config);

@@ -383,7 +383,7 @@ PYBIND11_MODULE(_C, m) {
                         "several threads at once (num_requests concurrent inferences).")
       .def(py::init([](const std::string& path, py::object preprocess, const std::string& backend,
                        const std::string& device, int threads, int preprocess_threads, int num_requests,
-                       int max_batch, bool cuda_graph, bool cuda_preprocess) {
+                       int max_batch, bool cuda_graph, bool cuda_preprocess, const std::string& precision) {
              RuntimeOptions o;
              o.backend = backend;
              o.device = device;
@@ -393,6 +393,7 @@ PYBIND11_MODULE(_C, m) {
              o.max_batch = max_batch;
              o.cuda_graph = cuda_graph;
              o.cuda_preprocess = cuda_preprocess;
+             o.precision = precision;
              auto p = std::make_unique<PyRuntime>();
              if (preprocess.is_none()) {
                py::gil_scoped_release nogil;
@@ -407,12 +408,14 @@ PYBIND11_MODULE(_C, m) {
            py::arg("model_path"), py::arg("preprocess") = py::none(), py::arg("backend") = "auto",
            py::arg("device") = "CPU", py::arg("threads") = 0, py::arg("preprocess_threads") = 1,
            py::arg("num_requests") = 0, py::arg("max_batch") = 0, py::arg("cuda_graph") = false,
-           py::arg("cuda_preprocess") = true,
+           py::arg("cuda_preprocess") = true, py::arg("precision") = "f32",
            "preprocess: dict like PreprocessConfig.to_dict() (imgsz, crop, mean, std, scale, pad_value,\n"
            "channel_order); None reads the model's metadata (<model>.json sidecar or ONNX metadata_props).\n"
            "cuda_graph: TensorRT replays one CUDA graph per batch size. cuda_preprocess: TensorRT preprocesses\n"
            "on the GPU (CUDA kernel into the engine input) when the build has CUDA; False = CPU + upload.\n"
-           "Both are ignored by OpenVINO.")
+           "Both are ignored by OpenVINO.\n"
+           "precision: OpenVINO inference precision, 'f32' (default), 'bf16', 'f16' or 'default' (OpenVINO's\n"
+           "choice); reduced precision is faster where the hardware has it and moves logits ~1e-2. TensorRT ignores it.")
       .def(
           "classify",
           [](PyRuntime& self, py::handle images, int k, bool bgr, bool return_timings) -> py::object {

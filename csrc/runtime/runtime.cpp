@@ -45,6 +45,10 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
                             " (expected .onnx, .xml, .engine or .plan)");
     }
   }
+  // Checked here so a bad value fails the same way whichever backend (or build) is used.
+  if (o.precision != "f32" && o.precision != "bf16" && o.precision != "f16" && o.precision != "default") {
+    throw InvalidArgument("unknown precision '" + o.precision + "' (expected f32, bf16, f16 or default)");
+  }
   BackendOptions bo;
   bo.device = o.device;
   bo.device_id = o.device_id;
@@ -53,6 +57,7 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
   bo.max_batch = o.max_batch;
   bo.cuda_graph = o.cuda_graph;
   bo.imgsz = imgsz;
+  bo.precision = o.precision;
   if (kind == "openvino") {
 #ifdef YOLOCLS_WITH_OPENVINO
     return make_openvino_backend(path, bo);

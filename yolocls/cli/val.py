@@ -22,6 +22,9 @@ def val(
     half: Annotated[bool, typer.Option("--half", help="FP16 autocast (PyTorch on CUDA).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-class accuracy.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    precision: Annotated[str | None, typer.Option("--precision", help="OpenVINO inference precision for an .onnx: "
+                                                  "f32, bf16, f16 or default (measures the accuracy cost).")
+                         ] = None,
 ) -> None:
     """Validate a model: top-1/top-5 accuracy, loss and speed per image."""
     if split not in ("val", "test"):
@@ -29,7 +32,7 @@ def val(
     from yolocls.engine.validator import validate
 
     r = validate(weights, data, split=split, imgsz=imgsz, batch_size=batch_size, workers=workers, device=device,
-                 half=half, progress=not json_out)
+                 half=half, progress=not json_out, precision=precision)
     if json_out:
         print_json({"weights": weights, **r.to_dict()})
         return

@@ -58,19 +58,24 @@ class ValResults:
         }
 
 
-def _open_model(model: Any, device: torch.device) -> Any:
+def _open_model(model: Any, device: torch.device, precision: str | None = None) -> Any:
     """A path becomes a torch module (.pt) or a runtime backend (other suffixes); objects pass through."""
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.exists():
             raise FileNotFoundError(2, "No such file", str(path))
         if path.suffix == ".pt":
+            if precision is not None:
+                raise InputError(f"precision is an OpenVINO option; {path.name} runs in PyTorch: validate its .onnx "
+                                 "export instead")
             from yolocls.models.checkpoint import load_model
 
             return load_model(path, device=device)
         from yolocls import runtime
 
-        return runtime.load(path, device=str(device))
+        return runtime.load(path, device=str(device), precision=precision)
+    if precision is not None:
+        raise InputError("precision applies when the model is given as a path; pass it to the backend you built")
     return model
 
 
@@ -102,7 +107,8 @@ def _infer_backend(backend: Any, batch: np.ndarray) -> np.ndarray:
 def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataloader: Any = None,
              split: str = "val", imgsz: int | None = None, batch_size: int = 32, workers: int = 0,
              device: str | torch.device = "cpu", criterion: nn.Module | None = None,
-             names: list[str] | None = None, half: bool = False, progress: bool = True) -> ValResults:
+             names: list[str] | None = None, half: bool = False, progress: bool = True,
+             precision: str | None = None) -> ValResults:
     """Validate a classifier on an ImageFolder split.
 
     Args:
@@ -114,6 +120,8 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
         criterion: loss on (logits, labels); plain cross-entropy by default.
         names: class list to map dataset folders onto (default: the dataset's sorted folder names).
         half: fp16 autocast for torch models on CUDA.
+        precision: OpenVINO inference precision for an ``.onnx`` path (``f32``|``bf16``|``f16``|``default``), to
+            measure what a reduced precision costs in accuracy; None = the backend's default (f32).
 
     Returns:
         :class:`ValResults`.
@@ -121,7 +129,7 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
     from yolocls.utils.torch_utils import select_device
 
     device = select_device(device)
-    model = _open_model(model, device)
+    model = _open_model(model, device, precision)
     is_torch = isinstance(model, nn.Module)
     pp, model_names = _model_preprocess(model)
     if imgsz is not None and imgsz != pp.imgsz:

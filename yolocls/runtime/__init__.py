@@ -121,7 +121,7 @@ def _is_cpu(device: str | int | None) -> bool:
 
 
 def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
-               metadata: ModelMetadata | None) -> Backend:
+               metadata: ModelMetadata | None, precision: str | None = None) -> Backend:
     if backend == "openvino":
         if not _is_cpu(device):
             raise InputError("the OpenVINO backend runs on the CPU here; use --device cpu, or an engine on the GPU")
@@ -129,7 +129,7 @@ def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
 
         if metadata is None and path.suffix.lower() == ".onnx":
             metadata = _onnx_metadata(path)  # also accepts YOLOv5's own ONNX metadata
-        return OpenVINOBackend(path, metadata, threads=threads)
+        return OpenVINOBackend(path, metadata, threads=threads, precision=precision or "f32")
     from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     providers = ["CPUExecutionProvider"]
@@ -144,7 +144,7 @@ def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
 
 
 def load(path: str | Path, backend: str | None = None, device: str = "cpu", threads: int | None = None,
-         metadata: ModelMetadata | None = None) -> Backend:
+         metadata: ModelMetadata | None = None, precision: str | None = None) -> Backend:
     """Open a model file with the right backend.
 
     Args:
@@ -153,6 +153,8 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         device: ``cpu`` or a CUDA device (``0``, ``cuda:0``) for torch and ONNX Runtime; engines run on the GPU.
         threads: CPU inference threads for ONNX Runtime / OpenVINO (default: the library's choice).
         metadata: names and preprocessing for an ONNX file without yolocls metadata.
+        precision: OpenVINO inference precision (``f32`` | ``bf16`` | ``f16`` | ``default``); None = f32. Only the
+            OpenVINO backend takes it: given with no backend, an ``.onnx`` file goes to OpenVINO.
     Returns:
         A :class:`Backend`; use ``predict(images)`` or ``infer(batch)``, and ``close()`` (or ``with``).
     Raises:
@@ -170,6 +172,12 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         raise InputError(f"cannot tell the model type of {path.name!r}: use one of {', '.join(known)}")
     if backend is not None and suffix not in BACKENDS[backend]:
         raise InputError(f"backend {backend!r} cannot run {suffix} files (it runs {', '.join(BACKENDS[backend])})")
+    if precision is not None:
+        if backend is None and suffix in BACKENDS["openvino"]:
+            backend = "openvino"  # the only backend with a precision choice
+        if backend != "openvino":
+            raise InputError(f"precision is an OpenVINO option; {path.name} runs on "
+                             f"{backend or 'another backend'}: drop precision or use an .onnx with backend openvino")
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
     if path.is_dir():
@@ -200,4 +208,4 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
             _require("onnxruntime")
             return _load_onnx(path, "onnxruntime", device, threads, metadata)
     _require(backend)
-    return _load_onnx(path, backend, device, threads, metadata)
+    return _load_onnx(path, backend, device, threads, metadata, precision)

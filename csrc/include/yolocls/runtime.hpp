@@ -30,6 +30,11 @@ struct RuntimeOptions {
   // frame reads is uploaded as uint8) when this build has the kernel; false, or a build without CUDA, preprocesses
   // on the CPU and uploads the float tensor. Host backends (OpenVINO) always preprocess on the CPU.
   bool cuda_preprocess = true;
+  // OpenVINO inference precision: "f32" (default; bit-comparable with ONNX Runtime), "bf16" or "f16" (faster on
+  // hardware that has them, logits move ~1e-2: measure accuracy with `yolocls val --precision`), or "default"
+  // (OpenVINO's own choice, bf16 on CPUs with AVX512-BF16/AMX). Other values throw InvalidArgument. TensorRT ignores
+  // it (an engine's precision is fixed when it is built).
+  std::string precision = "f32";
 };
 
 // Milliseconds spent per stage by one call. With CUDA preprocessing, preprocess_ms is the time to upload the frames and
