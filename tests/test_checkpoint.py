@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
+import sys
 import zipfile
 from pathlib import Path
 
@@ -341,3 +342,157 @@ def test_pickle_cannot_tamper_with_the_importer(tmp_path, fixtures_dir):
     assert yolov5_import._rebuild_tensor_v2.__defaults__ == defaults
     model = import_yolov5_checkpoint(fixtures_dir / OFFICIAL)  # later loads unaffected
     assert isinstance(model, nn.Module) and model.num_classes == 10
+
+
+# --- YOLOv5's torchvision ResNet / EfficientNet checkpoints -----------------------------------------------------------
+
+# our zoo class -> the torchvision class YOLOv5's classify/train.py pickles in its place
+_TORCHVISION_CLASSES = {
+    "ResNet": ("torchvision.models.resnet", "ResNet"),
+    "BasicBlock": ("torchvision.models.resnet", "BasicBlock"),
+    "Bottleneck": ("torchvision.models.resnet", "Bottleneck"),
+    "EfficientNet": ("torchvision.models.efficientnet", "EfficientNet"),
+    "MBConv": ("torchvision.models.efficientnet", "MBConv"),
+    "SqueezeExcitation": ("torchvision.ops.misc", "SqueezeExcitation"),
+    "StochasticDepth": ("torchvision.ops.stochastic_depth", "StochasticDepth"),
+    "Conv2dNormActivation": ("torchvision.ops.misc", "Conv2dNormActivation"),
+    "Compose": ("torchvision.transforms.transforms", "Compose"),
+    "Normalize": ("torchvision.transforms.transforms", "Normalize"),
+    "CenterCrop": ("utils.augmentations", "CenterCrop"),
+    "ToTensor": ("utils.augmentations", "ToTensor"),
+}
+_MODULE_INTERNALS = ("training", "_parameters", "_buffers", "_non_persistent_buffers_set", "_modules")
+
+
+class _FakeClasses:
+    """Stand-in classes NAMED like torchvision's / YOLOv5's, importable by pickle only while the context is open.
+
+    The pickler finds a class by ``__module__`` + ``__qualname__`` through sys.modules, so each name is registered in
+    a throwaway module object; on exit every sys.modules entry is restored (torchvision itself is not installed).
+    """
+
+    def __enter__(self) -> dict[str, type]:
+        import types
+
+        self._saved = {}
+        self.classes = {}
+        for ours, (module, name) in _TORCHVISION_CLASSES.items():
+            parts = module.split(".")
+            for i in range(1, len(parts) + 1):  # pickle imports the parent packages too
+                pkg = ".".join(parts[:i])
+                if pkg not in self._saved:
+                    self._saved[pkg] = sys.modules.get(pkg)
+                    sys.modules[pkg] = types.ModuleType(pkg)
+            cls = type(name, (), {"__module__": module, "__qualname__": name})
+            setattr(sys.modules[module], name, cls)
+            self.classes[ours] = cls
+        return self.classes
+
+    def __exit__(self, *exc: object) -> None:
+        for module, old in self._saved.items():
+            if old is None:
+                sys.modules.pop(module, None)
+            else:
+                sys.modules[module] = old
+
+
+def _as_torchvision(m: nn.Module, classes: dict[str, type]) -> object:
+    """A copy of module ``m`` whose zoo classes are replaced by torchvision-named stand-ins; torch.nn stays real.
+
+    Only nn.Module internals (training flag, parameters, buffers, children) and plain attributes are kept, like a
+    pickled torchvision module; yolocls-only attributes (names, preprocess, ...) are dropped.
+    """
+    kind = type(m).__name__
+    if isinstance(m, nn.Sequential) and len(m) and isinstance(m[0], nn.Conv2d):
+        kind = "Conv2dNormActivation"  # torchvision's conv+BN(+act) is a Sequential subclass
+    real = type(m).__module__.startswith("torch.nn") and kind != "Conv2dNormActivation"
+    cls = type(m) if real else classes[kind]
+    obj = cls.__new__(cls)
+    keep = vars(m) if real else {k: v for k, v in vars(m).items() if k in _MODULE_INTERNALS or k in ("p", "mode")}
+    state = dict(keep)
+    state["_modules"] = {k: _as_torchvision(c, classes) if c is not None else None for k, c in m._modules.items()}
+    obj.__dict__.update(state)
+    return obj
+
+
+def _calibrated(name: str) -> nn.Module:
+    """Zoo model at 10 classes with BN running stats from real batches (so logits are not near-constant), fp16."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10)
+    with torch.no_grad():
+        model.train()
+        for _ in range(3):
+            model(torch.randn(4, 3, 64, 64))
+    return model.eval().half()
+
+
+def _save_yolov5_torchvision(model: nn.Module, path: Path, names: list[str], extra: object = None) -> None:
+    """Write ``path`` in the format of YOLOv5 classify/train.py's resnet*.pt / efficientnet_b*.pt."""
+    with _FakeClasses() as classes:
+        obj = _as_torchvision(model, classes)
+        if type(model).__name__ == "ResNet":
+            obj.__dict__.update(_norm_layer=nn.BatchNorm2d, inplanes=2048, dilation=1, groups=1, base_width=64)
+        crop = classes["CenterCrop"].__new__(classes["CenterCrop"])
+        crop.__dict__.update(h=64, w=64)
+        norm = classes["Normalize"].__new__(classes["Normalize"])
+        norm.__dict__.update(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), inplace=False, training=True)
+        compose = classes["Compose"].__new__(classes["Compose"])
+        compose.__dict__.update(transforms=[crop, classes["ToTensor"](), norm])
+        obj.__dict__.update(names=dict(enumerate(names)), transforms=compose)
+        ckpt = {"model": obj, "ema": None, "updates": None, "optimizer": None, "opt": {"imgsz": 64}, "epoch": -1}
+        if extra is not None:
+            ckpt["x"] = extra
+        torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
+def test_yolov5_torchvision_checkpoint_reproduces_logits(tmp_path, name):
+    model = _calibrated(name)
+    names = [f"class{i}" for i in range(10)]
+    path = tmp_path / f"{name}.pt"
+    fakes = {m for m, _ in _TORCHVISION_CLASSES.values()}
+    before = {m: sys.modules.get(m) for m in fakes}
+    _save_yolov5_torchvision(model, path, names)
+    assert {m: sys.modules.get(m) for m in fakes} == before  # the throwaway class modules are gone again
+    assert b"torchvision.models." in zipfile.ZipFile(path).read(f"{path.stem}/data.pkl")  # the real class names
+
+    ckpt = restricted_load(path)  # what the file holds, through the allow-list
+    if name == "resnet18":  # a class object stored as an attribute resolves to an inert stand-in, not the real one
+        norm_layer = ckpt["model"].attrs["_norm_layer"]
+        assert norm_layer is not nn.BatchNorm2d and not issubclass(norm_layer, nn.Module)
+        assert norm_layer.qualname == "torch.nn.modules.batchnorm.BatchNorm2d"
+    sd, _ = module_state_dict(ckpt["model"])
+    assert list(sd) == list(model.state_dict()) and sd[next(iter(sd))].dtype == torch.float16
+
+    loaded = load_model(path)
+    assert type(loaded) is type(model) and loaded.model_name == name and not loaded.training
+    assert loaded.names == names and loaded.num_classes == 10
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    p = loaded.preprocess
+    assert (p.imgsz, p.crop) == (64, "center") and p.mean == pytest.approx((0.5,) * 3)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model.float()(x)  # the same fp16 weights, computed in fp32
+        out = loaded(x)
+    assert ref.std() > 1e-2  # calibrated BN: logits differ between classes
+    assert _rel_err(out, ref) < 1e-3
+    assert torch.equal(out.argmax(1), ref.argmax(1))
+
+
+def test_yolov5_torchvision_checkpoint_with_payload_is_refused(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "resnet18.pt"
+    _save_yolov5_torchvision(_calibrated("resnet18"), path, list("abcdefghij"), extra=_RunsShell(marker))
+    with pytest.raises(UnsafeCheckpointError, match="system"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_torchvision_layout_of_unknown_depth_is_a_checkpoint_error(tmp_path):
+    model = _calibrated("resnet18")
+    del model.layer4[1]  # a depth no registered ResNet has
+    path = tmp_path / "resnet_odd.pt"
+    _save_yolov5_torchvision(model, path, [str(i) for i in range(10)])
+    with pytest.raises(CheckpointError, match="resnet18/34/50/101") as info:
+        load_model(path)
+    assert not isinstance(info.value, UnsafeCheckpointError)

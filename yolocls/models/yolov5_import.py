@@ -6,13 +6,15 @@ restricted unpickler resolves every global the pickle names through an allow-lis
 
 * tensors are rebuilt by our own code from the zip's raw storage records (no torch deserialisation code runs);
 * containers (OrderedDict, set), torch dtypes/Size/device and numpy scalars map to the real (harmless) types;
-* YOLOv5 classes, ``torch.nn`` modules, torchvision / YOLOv5 transforms and pathlib paths map to inert
+* YOLOv5 classes, ``torch.nn`` modules, torchvision ResNet/EfficientNet modules (and classes stored as attributes,
+  like ResNet's ``_norm_layer``), torchvision / YOLOv5 transforms and pathlib paths map to inert
   :class:`PickledObject` stand-ins that only record their constructor arguments and state;
 * anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``, ``posix.system``, ...) raises
   :class:`~yolocls.errors.UnsafeCheckpointError` the moment it is named, before it could be called.
 
-The weights are then read out of the recorded module state, the size (n/s/m/l/x) is inferred from tensor shapes,
-and a :class:`~yolocls.models.yolov5.YOLOv5ClassificationModel` is built and loaded (fp16 -> fp32).
+The weights are then read out of the recorded module state, the architecture and size are inferred from the
+state_dict (YOLOv5-cls n/s/m/l/x, torchvision-layout ResNet18..101 or EfficientNet-B0..B3), and the matching zoo
+model is built and loaded strictly (fp16 -> fp32).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ _STANDIN_MODULES = (
     "models.experimental",
     "utils.augmentations",
     "torchvision.transforms.transforms",
+    # YOLOv5's classify/train.py pickles whole torchvision ResNet / EfficientNet modules (resnet18.pt, ...)
+    "torchvision.models.resnet",
+    "torchvision.models.efficientnet",
+    "torchvision.ops.misc",
+    "torchvision.ops.stochastic_depth",
 )
 _STANDIN_PREFIXES = ("torch.nn.modules.",)
 _STANDIN_NAMES = {
@@ -290,12 +297,30 @@ def module_state_dict(obj: PickledObject) -> tuple[dict[str, torch.Tensor], dict
 
 
 def _infer_size(sd: dict[str, torch.Tensor], src: str) -> tuple[str, int]:
+    """``(zoo model name, num_classes)`` for a pickled model's state_dict; CheckpointError if it fits none."""
     from yolocls.models.registry import get_entry
     from yolocls.models.yolov5 import scale_depth
 
+    if "conv1.weight" in sd and "fc.weight" in sd:  # torchvision ResNet (YOLOv5 classify/train.py --model resnet50)
+        from yolocls.models.resnet import identify_state_dict as identify_resnet
+
+        found = identify_resnet(sd)
+        if found is None:
+            raise CheckpointError(f"{src}: a torchvision ResNet whose depth is not resnet18/34/50/101")
+        return found
+    if "features.0.0.weight" in sd:  # torchvision EfficientNet (--model efficientnet_b0)
+        from yolocls.models.efficientnet import identify_state_dict as identify_efficientnet
+
+        found = identify_efficientnet(sd)
+        if found is None:
+            raise CheckpointError(f"{src}: a torchvision EfficientNet whose size is not efficientnet_b0..b3")
+        return found
     w0, lin = sd.get("model.0.conv.weight"), sd.get("model.9.linear.weight")
     if w0 is None or lin is None or "model.10.conv.weight" in sd:
-        raise CheckpointError(f"{src} is not a YOLOv5 classification checkpoint (no model.0 ... model.9.linear layers)")
+        raise CheckpointError(
+            f"{src} is not a YOLOv5 classification checkpoint (neither YOLOv5-cls model.0 ... model.9.linear "
+            "layers nor a torchvision ResNet/EfficientNet)"
+        )
     if "model.0.bn.weight" not in sd:
         raise CheckpointError(f"{src} holds a BN-fused YOLOv5 model; import an unfused training checkpoint")
     size = _SIZES.get(int(w0.shape[0]))
@@ -363,7 +388,10 @@ def preprocess_from_transforms(transforms: Any, default_imgsz: int = 224) -> Pre
 
 
 def import_yolov5_checkpoint(path: str | os.PathLike[str]) -> Any:
-    """Build a :class:`YOLOv5ClassificationModel` (eval mode, fp32, CPU) from an official YOLOv5 ``*-cls.pt``.
+    """Build a zoo model (eval mode, fp32, CPU) from an official YOLOv5 classification checkpoint.
+
+    ``yolov5*-cls.pt`` gives a :class:`YOLOv5ClassificationModel`; YOLOv5's ``resnet18..101.pt`` and
+    ``efficientnet_b0..b3.pt`` (whole torchvision modules) give our ``resnet*`` / ``efficientnet_b*`` models.
 
     Reads ``ema`` if present else ``model`` (as YOLOv5 does); keeps ``names`` (list or dict) and the
     crop/normalise settings of ``transforms``; copies each BatchNorm's pickled eps/momentum. Raises
