@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,34 +42,17 @@ def _run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = N
 
 def _export_model(path: Path, frames: list[np.ndarray]) -> ModelMetadata:
     """yolov5n-cls with BN statistics calibrated on the frames (so logits depend on the image), with metadata."""
-    import onnx
     import torch
 
+    from yolocls.export.onnx import export_onnx
     from yolocls.models.registry import create_model
+    from yolocls.utils.torch_utils import calibrate_batchnorm
 
     torch.manual_seed(0)
-    names = [f"class{i}" for i in range(10)]
-    model = create_model("yolov5n-cls", names=names)
-    cfg = PreprocessConfig(imgsz=IMGSZ)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(torch.from_numpy(preprocess_with(frames, cfg)))
-    model.eval()
-    meta = ModelMetadata(names=names, preprocess=cfg, model="yolov5n-cls")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, IMGSZ, IMGSZ),), str(path), dynamo=False, opset_version=17,
-                          input_names=["images"], output_names=["output0"],
-                          dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}})
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "yolocls", meta.to_json()
-    onnx.save(proto, str(path))
-    return meta
+    model = create_model("yolov5n-cls", names=[f"class{i}" for i in range(10)])
+    model.preprocess = PreprocessConfig(imgsz=IMGSZ)
+    calibrate_batchnorm(model, preprocess_with(frames, model.preprocess))
+    return export_onnx(model, path, imgsz=IMGSZ, simplify=False, verify=False).metadata
 
 
 def _parse(stdout: str) -> dict[str, list[tuple[int, str, float]]]:

@@ -40,7 +40,6 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray
     Random-init YOLOv5-cls nets output almost exactly the head bias (DESIGN.md), which would make any two runtimes
     agree; calibrated BN statistics make the logits depend on the image.
     """
-    import onnx
     import torch
 
     from yolocls.models.registry import create_model
@@ -59,20 +58,12 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray
             top, left = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
             crops.append(f[top : top + h // 2, left : left + w // 2])
     calibrate_batchnorm(model, preprocess_with(crops, cfg), passes=2)
-    meta = ModelMetadata(names=names, preprocess=cfg, model="yolov5n-cls")
-    path = tmp_path_factory.mktemp("ov") / "yolov5n-cls.onnx"
-    import warnings
+    model.preprocess = cfg
+    from yolocls.export.onnx import export_onnx
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, IMGSZ, IMGSZ),), str(path), dynamo=False, opset_version=17,
-                          input_names=["images"], output_names=["output0"],
-                          dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}})
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "yolocls", meta.to_json()
-    onnx.save(proto, str(path))
-    return path, meta
+    path = tmp_path_factory.mktemp("ov") / "yolov5n-cls.onnx"
+    result = export_onnx(model, path, imgsz=IMGSZ, simplify=False, verify=False)
+    return path, result.metadata
 
 
 @pytest.fixture(scope="module")
