@@ -71,19 +71,24 @@ void check(cudaError_t e, const char* what) {
   }
 }
 
+// Throws Unavailable (not a CUDA error code) when there is no driver or no device: the usual case on CPU machines.
+void require_cuda_device() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    cudaGetLastError();  // clear the sticky error so later calls report their own
+    throw Unavailable(std::string("CUDA preprocessing needs an NVIDIA GPU and driver: ") +
+                      (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found"));
+  }
+}
+
 }  // namespace
 
 void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream) {
   cfg.validate();
   detail::check_image(image, 0);
   if (dst == nullptr) throw InvalidArgument("null output buffer");
-  int n = 0;
-  const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    throw Unavailable(std::string("CUDA preprocessing needs an NVIDIA GPU and driver: ") +
-                      (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found"));
-  }
+  require_cuda_device();
   const detail::Plan pl = detail::make_plan(image, cfg);
   KernelParams p;
   p.src = image.data;
@@ -163,13 +168,7 @@ void CudaFrameStaging::run(const ImageView* images, size_t count, const Preproce
     offsets[i] = total;
     total += (static_cast<size_t>(plans[i].rh) * 3 * plans[i].rw + 255) / 256 * 256;
   }
-  int n = 0;
-  const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    throw Unavailable(std::string("CUDA preprocessing needs an NVIDIA GPU and driver: ") +
-                      (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found"));
-  }
+  require_cuda_device();
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   if (impl_->device != device || impl_->cap < total) {
