@@ -123,10 +123,13 @@ def _open_huge_jpeg(p: str):  # -> PIL.Image.Image | None
     return JpegImagePlugin.JpegImageFile(p)
 
 
-def _to_bgr(im) -> np.ndarray:  # im: PIL.Image.Image (already loaded)
-    """Any PIL mode -> contiguous uint8 HxWx3 BGR."""
-    import cv2
+def _gray_to_bgr(gray: np.ndarray) -> np.ndarray:
+    """uint8 HxW -> contiguous HxWx3 with the value in every channel (what cv2's GRAY2BGR gives)."""
+    return np.repeat(gray[:, :, None], 3, axis=2)
 
+
+def _to_bgr(im) -> np.ndarray:  # im: PIL.Image.Image (already loaded)
+    """Any PIL mode -> contiguous uint8 HxWx3 BGR (NumPy only: images need no OpenCV)."""
     mode = im.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         a = np.asarray(im)
@@ -139,14 +142,14 @@ def _to_bgr(im) -> np.ndarray:  # im: PIL.Image.Image (already loaded)
             if mode == "I":  # 32-bit container: take it as 16-bit data
                 a = np.clip(a, 0, 65535)
             gray = (a.astype(np.uint16, copy=False) >> 8).astype(np.uint8)  # OpenCV's 16 -> 8 bit rule
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+        return _gray_to_bgr(gray)
     if mode in ("1", "L"):
-        return cv2.cvtColor(np.asarray(im.convert("L")), cv2.COLOR_GRAY2BGR)
+        return _gray_to_bgr(np.asarray(im.convert("L")))
     if mode in ("LA", "La"):
-        return cv2.cvtColor(np.asarray(im.getchannel(0)), cv2.COLOR_GRAY2BGR)
+        return _gray_to_bgr(np.asarray(im.getchannel(0)))
     if mode != "RGB":
         im = im.convert("RGB")  # drops alpha; palette, CMYK, YCbCr, LAB, HSV, RGBa -> RGB
-    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
+    return np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
 
 
 def imread(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.ndarray:
