@@ -13,22 +13,26 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "create_model", "list_models", "load_model"]
 
 
+def _models(api: str) -> Any:
+    """``yolocls.models`` (it needs torch: a missing [train] extra is one ExtraMissingError naming ``api``)."""
+    from yolocls._extras import require
+
+    require("train", f"yolocls.{api}()", ("torch",))
+    import yolocls.models
+
+    return yolocls.models
+
+
 def create_model(name: str, num_classes: int = 1000, **kwargs: Any) -> Any:
     """Build a zoo model with random weights (see :func:`yolocls.models.create_model`)."""
-    from yolocls.models import create_model as _create
-
-    return _create(name, num_classes=num_classes, **kwargs)
+    return _models("create_model").create_model(name, num_classes=num_classes, **kwargs)
 
 
 def list_models(family: str | None = None) -> list[str]:
     """Names of the zoo models, optionally of one family (``yolov5``, ``resnet``, ``efficientnet``, ``tiny``)."""
-    from yolocls.models import list_models as _list
-
-    return _list(family)
+    return list(_models("list_models").list_models(family))
 
 
 def load_model(path: str, device: str = "cpu") -> Any:
     """Load a yolocls checkpoint or an official YOLOv5 ``*-cls.pt`` as an eval-mode module with ``.names``."""
-    from yolocls.models import load_model as _load
-
-    return _load(path, device=device)
+    return _models("load_model").load_model(path, device=device)

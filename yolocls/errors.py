@@ -57,3 +57,7 @@ class BackendUnavailableError(YoloclsError):
 
 class EngineMismatchError(YoloclsError):
     """A TensorRT engine built for another TensorRT version or GPU than the running one."""
+
+
+class ExtraMissingError(YoloclsError, ImportError):
+    """A feature whose pip extra (``yolocls[train]``, ``[export]``, ...) is not installed; names the extra."""

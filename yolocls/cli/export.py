@@ -80,7 +80,13 @@ def export(
                                                          "build on the current GPU.")] = "cpu",
 ) -> None:
     """Export a classifier to ONNX (with metadata, verified against PyTorch), a TensorRT engine, a Triton repository."""
+    from yolocls._extras import require
     from yolocls.errors import InputError
+
+    require("train", "`yolocls export`", ("torch",))  # the model is traced in PyTorch
+    require("export", "`yolocls export`", ("onnx", *(["onnxsim"] if simplify else []),
+                                            *(["onnxconverter_common"] if half else []),
+                                            *(["onnxruntime"] if verify else [])))
     from yolocls.export.formats import parse_include
     from yolocls.export.onnx import check_opset
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from yolocls._extras import EXTRAS, has_module, missing_modules, require
 from yolocls.cli._common import fail, print_json, user_errors
 
 
@@ -30,13 +31,14 @@ def _model_row(model: Any, imgsz: int | None) -> dict[str, Any]:
 def _file_info(path: Path, imgsz: int | None) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
+        require("train", "`yolocls info --weights` on a PyTorch checkpoint", ("torch",))
         from yolocls.models import load_model
 
         return {"file": str(path), "format": "pytorch", **_model_row(load_model(str(path)), imgsz)}
     if suffix == ".onnx":
-        from yolocls.export.onnx import read_metadata
+        from yolocls.runtime.onnx_meta import read_onnx_metadata
 
-        meta = read_metadata(path)
+        meta = read_onnx_metadata(path, allow_yolov5=False)
         return {"file": str(path), "format": "onnx", "name": meta.model, "num_classes": meta.num_classes,
                 "imgsz": meta.imgsz, **meta.to_dict()}
     if suffix in (".engine", ".plan"):
@@ -48,6 +50,32 @@ def _file_info(path: Path, imgsz: int | None) -> dict[str, Any]:
     raise fail(f"unknown model file type {suffix!r} for {path}: expected .pt, .onnx or .engine")
 
 
+#: module -> the distributions that may provide it (first installed one wins)
+_VERSION_OF: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",), "onnx": ("onnx",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "openvino": ("openvino",), "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+    "numpy": ("numpy",), "PIL": ("pillow",), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    "cuda-python": ("cuda-python", "cuda-bindings"), "pycuda": ("pycuda",),
+}
+
+
+def _installed_version(module: str, dists: tuple[str, ...]) -> str | None:
+    """The version of the first installed distribution of ``dists``; "installed" for a module without one (e.g.
+    JetPack's apt-installed tensorrt); None when absent. tensorrt-stubs' bare folder does not count."""
+    from importlib import metadata
+
+    for d in dists:
+        try:
+            return metadata.version(d)
+        except metadata.PackageNotFoundError:
+            continue
+    if module == "tensorrt":
+        from yolocls.runtime.tensorrt_python import tensorrt_available
+
+        return "installed" if tensorrt_available() else None
+    return "installed" if has_module(module) else None
+
+
 def _build_info() -> dict[str, Any]:
     import platform
 
@@ -57,12 +85,9 @@ def _build_info() -> dict[str, Any]:
                            "machine": platform.machine(), "extension": _native.available()}
     if _native.available():
         out["extension_build"] = _native.build_info()
-    for mod in ("torch", "onnx", "onnxruntime", "openvino", "cv2", "numpy", "tensorrt"):
-        try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", getattr(m, "get_version", lambda: "?")())
-        except Exception:  # noqa: BLE001 - an absent optional library is reported, not an error
-            out[mod] = None
+    for mod, dists in _VERSION_OF.items():  # versions from the installed metadata: torch and onnx stay unimported
+        out[mod] = _installed_version(mod, dists)
+    out["extras"] = ", ".join(f"{e} {'yes' if not missing_modules(e) else 'no'}" for e in EXTRAS)
     try:
         from yolocls.runtime import available_backends
 
@@ -102,6 +127,8 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
                 raise fail(f"weights file not found: {weights}")
             row = _file_info(weights, imgsz)
         else:
+            require("train", "`yolocls info --model` (zoo models are built in PyTorch)", ("torch",),
+                    hint="`yolocls info --weights M.onnx` reads an exported model without it")
             from yolocls.models import create_model
 
             row = _model_row(create_model(model, num_classes=num_classes), imgsz)
@@ -127,6 +154,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
 
 def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool) -> None:
     """Measured params/FLOPs (built on the meta device: no memory, ~7 s for the zoo) next to the published ones."""
+    require("train", "`yolocls info --list` (the zoo table is measured in PyTorch)", ("torch",))
     import torch
     from rich.table import Table
 

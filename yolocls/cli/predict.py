@@ -26,6 +26,10 @@ def predict(
     """Print the top-k classes (with names and probabilities) and timings for every image or frame."""
     if save is not None and save not in ("csv", "json"):
         raise typer.BadParameter("must be csv or json", param_hint="--save")
+    from yolocls._extras import require
+
+    require("train", "`yolocls predict`", ("torch",),
+            hint="`yolocls infer --model M.onnx` runs exported models without it")
     from yolocls.engine.predictor import FramePrediction
     from yolocls.engine.predictor import predict as run_predict
     from yolocls.utils.torch_utils import select_device

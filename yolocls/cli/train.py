@@ -66,6 +66,9 @@ def train(
     if resume_path is not None and not resume:
         raise typer.BadParameter(f"unexpected argument {resume_path!r}; did you mean --resume {resume_path}?",
                                  param_hint="PATH")
+    from yolocls._extras import require
+
+    require("train", "`yolocls train`", ("torch", "matplotlib", "cv2"))
     from yolocls.engine.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(

@@ -29,6 +29,9 @@ def val(
     """Validate a model: top-1/top-5 accuracy, loss and speed per image."""
     if split not in ("val", "test"):
         raise typer.BadParameter("must be val or test", param_hint="--split")
+    from yolocls._extras import require
+
+    require("train", "`yolocls val`", ("torch", "cv2"))
     from yolocls.engine.validator import validate
 
     r = validate(weights, data, split=split, imgsz=imgsz, batch_size=batch_size, workers=workers, device=device,

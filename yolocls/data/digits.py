@@ -39,6 +39,9 @@ def datasets_dir() -> Path:
 
 def digits_split() -> tuple[np.ndarray, np.ndarray, dict[str, list[int]]]:
     """(images uint8 [1797, 8, 8], labels int [1797], {"train": [...], "val": [...]}) sample indices."""
+    from yolocls._extras import require
+
+    require("train", "the `digits` data set", ("sklearn",))
     from sklearn.datasets import load_digits
 
     d = load_digits()

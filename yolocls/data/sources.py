@@ -143,6 +143,9 @@ class Source:
             index += 1
 
     def _read_video(self, path: Path, start_index: int) -> Iterator[Frame]:
+        from yolocls._extras import require
+
+        require("video", f"reading the video {path.name}", ("cv2",))
         import cv2
 
         cap = cv2.VideoCapture(os.fspath(path))
