@@ -114,17 +114,17 @@ def _flag_metadata(path: Path, names: str | None, imgsz: int | None):  # -> Mode
     if not labels:
         raise InputError(f"--names {names!r} holds no class names")
     if imgsz is None and path.suffix.lower() == ".onnx":
-        import onnx
+        from yolocls.runtime.onnx_meta import read_onnx_info
 
-        try:
-            graph = onnx.load(str(path), load_external_data=False).graph
-        except Exception as e:  # noqa: BLE001 - protobuf DecodeError and friends
-            raise InputError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
-        inits = {i.name for i in graph.initializer}
-        dims = [d.dim_value for i in graph.input if i.name not in inits for d in i.type.tensor_type.shape.dim][2:4]
-        imgsz = dims[0] if len(dims) == 2 and dims[0] == dims[1] and dims[0] > 0 else None
+        inputs = read_onnx_info(path).inputs
+        dims = inputs[0].shape[2:4] if len(inputs) == 1 else []
+        imgsz = dims[0] if len(dims) == 2 and dims[0] == dims[1] and isinstance(dims[0], int) and dims[0] > 0 else None
     if imgsz is None:
         raise InputError(f"{path.name} has a dynamic input size: pass --imgsz")
+    from yolocls.metadata import MAX_IMGSZ
+
+    if not 1 <= imgsz <= MAX_IMGSZ:
+        raise InputError(f"{path.name}: input side {imgsz} is outside 1..{MAX_IMGSZ} pixels; pass --imgsz")
     return ModelMetadata(names=labels, preprocess=PreprocessConfig(imgsz=int(imgsz)), model=path.stem)
 
 

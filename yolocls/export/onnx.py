@@ -8,7 +8,6 @@ PyTorch; the write itself is atomic, so a failed export never leaves a partial o
 
 from __future__ import annotations
 
-import ast
 import copy
 import io
 import time
@@ -19,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from yolocls.data.preprocess import PreprocessConfig
-from yolocls.errors import ExportError, InputError, MetadataError
+from yolocls.errors import ExportError, InputError
 from yolocls.export.verify import VerificationReport
 from yolocls.metadata import METADATA_KEY, ModelMetadata
+from yolocls.runtime.onnx_meta import metadata_from_props, read_onnx_metadata
+
+__all__ = ["ExportResult", "build_metadata", "check_opset", "export_onnx", "metadata_from_props", "probe_classifier",
+           "read_metadata", "write_metadata"]
 
 # torch's TorchScript exporter (dynamo=False) emits opsets 7..20; below 11 the ops that TensorRT and OpenVINO
 # parse best (e.g. Gemm/Flatten semantics, Resize) are missing or different.
@@ -159,65 +162,20 @@ def write_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
         model_proto.metadata_props.add(key=k, value=v)
 
 
-def _dims(shape: Sequence[Any]) -> list[int | None]:
-    return [d if isinstance(d, int) and d > 0 else None for d in shape]
-
-
-def metadata_from_props(
-    props: dict[str, str],
-    source: str | Path,
-    input_shape: Sequence[Any] | None = None,
-    allow_yolov5: bool = True,
-) -> ModelMetadata:
-    """Metadata from an ONNX file's metadata_props.
-
-    Our ``yolocls`` entry wins; else (``allow_yolov5``) YOLOv5's ``names`` entry with default preprocessing and
-    the image size read from ``input_shape`` (``[N, 3, H, W]``, strings/None for dynamic axes).
-
-    Raises:
-        MetadataError: neither entry is there (the message names the flags that supply it instead).
-    """
-    if METADATA_KEY in props:
-        return ModelMetadata.from_json(props[METADATA_KEY])
-    name = Path(str(source)).name
-    if allow_yolov5 and "names" in props:
-        try:
-            raw = ast.literal_eval(props["names"])  # YOLOv5 writes str(dict); literal_eval runs no code
-            names = [str(raw[k]) for k in sorted(raw)] if isinstance(raw, dict) else [str(n) for n in raw]
-        except (ValueError, SyntaxError, TypeError) as e:
-            raise MetadataError(f"{name}: unreadable 'names' metadata ({e}); pass the class names explicitly") from None
-        dims = _dims(list(input_shape or []))
-        imgsz = dims[2] if len(dims) == 4 and dims[2] else 224
-        try:
-            stride = int(props.get("stride", 32))
-        except ValueError:
-            stride = 32
-        return ModelMetadata(names=names, preprocess=PreprocessConfig(imgsz=imgsz), model=Path(name).stem,
-                             stride=stride, dynamic=not (dims and dims[0]), batch=(dims[0] or 1) if dims else 1)
-    raise MetadataError(
-        f"{name} has no yolocls metadata (not made by `yolocls export`): re-export it with `yolocls export`, "
-        "or give its class names and input size yourself (--names, --imgsz of yolocls infer; "
-        "metadata=ModelMetadata(...) in Python)"
-    )
-
-
 def read_metadata(path: str | Path) -> ModelMetadata:
-    """The :class:`ModelMetadata` stored in an ONNX file by :func:`export_onnx`.
+    """The :class:`ModelMetadata` stored in an ONNX file by :func:`export_onnx`, checked against its graph.
+
+    Reads the protobuf directly (:mod:`yolocls.runtime.onnx_meta`): needs neither ``onnx`` nor torch.
 
     Raises:
         FileNotFoundError: no such file.
-        MetadataError: the file is not a readable ONNX model or has no yolocls metadata.
+        MetadataError: the file is not a readable ONNX model, has no (or malformed) yolocls metadata, or its
+            metadata contradicts the graph.
     """
-    import onnx
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
-        raise MetadataError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
-    return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path, allow_yolov5=False)
+    return read_onnx_metadata(path, allow_yolov5=False)
 
 
 def _torch_export(model: Any, x: Any, opset: int, dynamic: bool) -> bytes:

@@ -9,7 +9,8 @@ Precision routes (chosen by :func:`select_precision_route` from the running Tens
   when given an fp32 file); implicit INT8 is refused with the supported route (explicit Q/DQ quantization).
 
 Everything up to :func:`build_engine`'s ``import tensorrt`` is pure Python (flag checks, the ONNX's input
-shape read with ``onnx``, the batch profile, the sidecar), so it is tested on machines without TensorRT.
+shape read by :mod:`yolocls.runtime.onnx_meta`, the batch profile, the sidecar), so it is tested on machines
+without TensorRT.
 The engine is written raw (``trtexec`` and Triton load it); its metadata goes to the sidecar
 ``<engine>.json`` (:mod:`yolocls.runtime.sidecar`).
 """
@@ -49,7 +50,7 @@ STRONG_TYPING_ONLY_MAJOR = 11  # TensorRT 11 removed BuilderFlag.FP16/INT8 and t
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """What the builder needs to know about a classifier ONNX, read with ``onnx`` alone.
+    """What the builder needs to know about a classifier ONNX, read by :mod:`yolocls.runtime.onnx_meta`.
 
     ``shape`` is ``[N, C, H, W]`` with None for a symbolic (dynamic) axis; ``fp16`` says the graph holds float16
     initializers (an FP16 export), ``input_dtype`` is the graph input's element type name.
@@ -77,29 +78,25 @@ def inspect_onnx(path: str | os.PathLike[str]) -> OnnxInput:
         InputError: the file is missing, unreadable, or not a single-input NCHW classifier.
         MetadataError: it has no yolocls or YOLOv5 metadata (class names).
     """
-    import onnx
-
-    from yolocls.export.onnx import metadata_from_props
+    from yolocls.errors import MetadataError
+    from yolocls.runtime.onnx_meta import metadata_from_props, read_onnx_info
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"ONNX file {p} not found; export one with `yolocls export --include onnx`")
     try:
-        proto = onnx.load(str(p), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf DecodeError and friends
-        raise InputError(f"{p.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
-    inits = {i.name for i in proto.graph.initializer}
-    inputs = [i for i in proto.graph.input if i.name not in inits]
+        info = read_onnx_info(p)
+    except MetadataError as e:
+        raise InputError(str(e)) from None
+    inputs = info.inputs
     if len(inputs) != 1:
         raise InputError(f"{p.name} has {len(inputs)} inputs; a classifier ONNX has exactly one image input")
-    tt = inputs[0].type.tensor_type
-    shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim)
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape)
     if len(shape) != 4:
         raise InputError(f"{p.name}: input {inputs[0].name!r} has rank {len(shape)}; expected NCHW (rank 4)")
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else "float32"
-    fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer)
-    meta = metadata_from_props({m.key: m.value for m in proto.metadata_props}, p, input_shape=list(shape),
-                               allow_yolov5=True)
+    dtype = inputs[0].dtype or "float32"
+    fp16 = info.fp16_weights
+    meta = metadata_from_props(info.props, p, input_shape=list(shape), allow_yolov5=True)
     return OnnxInput(inputs[0].name, shape, dtype, fp16, meta)
 
 

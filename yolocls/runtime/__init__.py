@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
-from typing import Any
 
 from yolocls.errors import BackendUnavailableError, InputError
 from yolocls.metadata import ModelMetadata
@@ -97,23 +96,10 @@ def _require(name: str) -> None:
 
 
 def _onnx_metadata(path: Path) -> ModelMetadata:
-    """Metadata of an ONNX file for backends that do not read it themselves (OpenVINO)."""
-    import onnx
+    """Metadata of an ONNX file for backends that do not read it themselves (OpenVINO); no onnx, no torch."""
+    from yolocls.runtime.onnx_meta import read_onnx_metadata
 
-    from yolocls.errors import MetadataError
-    from yolocls.export.onnx import metadata_from_props
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf DecodeError and friends
-        raise MetadataError(f"{path.name} is not a readable ONNX model ({type(e).__name__}); re-export it") from None
-    inits = {i.name for i in proto.graph.initializer}
-    graph_inputs = [i for i in proto.graph.input if i.name not in inits]
-    shape: list[Any] = []
-    if graph_inputs:
-        shape = [d.dim_value if d.HasField("dim_value") else d.dim_param
-                 for d in graph_inputs[0].type.tensor_type.shape.dim]
-    return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path, input_shape=shape)
+    return read_onnx_metadata(path)  # also accepts YOLOv5's own ONNX metadata
 
 
 def _is_cpu(device: str | int | None) -> bool:

@@ -11,22 +11,15 @@ import numpy as np
 from yolocls.errors import BackendUnavailableError, InputError, MetadataError
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime.base import Backend
+from yolocls.runtime.onnx_meta import check_interface, metadata_from_props
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
-def _check_shapes(name: str, meta: ModelMetadata, in_shape: list[Any], out_shape: list[Any]) -> None:
-    """Refuse metadata that contradicts the graph: a wrong imgsz or class count would give silent garbage."""
-    if len(in_shape) != 4:
-        raise InputError(f"{name}: input has shape {in_shape}; a classifier takes [N, 3, H, W]")
-    hw = [d for d in in_shape[2:] if isinstance(d, int) and d > 0]
-    if hw and any(d != meta.imgsz for d in hw):
-        raise MetadataError(f"{name}: metadata says imgsz {meta.imgsz} but the model input is {in_shape[2:]}; "
-                            "pass the matching --imgsz")
-    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0 and meta.names \
-            and out_shape[1] != len(meta.names):
-        raise MetadataError(f"{name}: metadata has {len(meta.names)} class names but the model outputs "
-                            f"{out_shape[1]} classes; pass the matching --names")
+def _ort_dtype(ort_type: str) -> str:
+    """ORT's ``tensor(float)`` -> ``float32`` (the names :func:`check_interface` uses)."""
+    inner = ort_type[len("tensor("):-1] if ort_type.startswith("tensor(") and ort_type.endswith(")") else ort_type
+    return {"float": "float32", "double": "float64"}.get(inner, inner)
 
 
 class OnnxRuntimeBackend(Backend):
@@ -73,11 +66,11 @@ class OnnxRuntimeBackend(Backend):
         self._input = inputs[0]
         self._output_name = self.session.get_outputs()[0].name
         if metadata is None:
-            from yolocls.export.onnx import metadata_from_props
-
             props = dict(self.session.get_modelmeta().custom_metadata_map)
             metadata = metadata_from_props(props, path, input_shape=self._input.shape)
-        _check_shapes(path.name, metadata, list(self._input.shape), list(self.session.get_outputs()[0].shape))
+        out_shape = self.session.get_outputs()[0].shape
+        check_interface(path.name, metadata, list(self._input.shape),
+                        list(out_shape) if out_shape is not None else None, _ort_dtype(self._input.type))
         super().__init__(path, metadata)
         shape = self._input.shape
         self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
@@ -112,8 +105,15 @@ class OnnxRuntimeBackend(Backend):
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.session is None:
             raise InputError(f"{self.path.name}: this backend was closed; open the model again with runtime.load")
-        out = self.session.run([self._output_name], {self._input.name: x})[0]
-        return np.asarray(out, dtype=np.float32)
+        try:
+            out = np.asarray(self.session.run([self._output_name], {self._input.name: x})[0])
+        except Exception as e:  # noqa: BLE001 - ORT's Fail/InvalidArgument/RuntimeException for a bad graph
+            msg = " ".join(str(e).split())[:200] or type(e).__name__
+            raise MetadataError(f"{self.path.name}: ONNX Runtime cannot run the model ({msg}); re-export it") from None
+        if out.ndim != 2 or out.shape[0] != x.shape[0]:
+            raise MetadataError(f"{self.path.name}: the model returned shape {list(out.shape)} for a batch of "
+                                f"{x.shape[0]}; a classifier returns [N, num_classes] logits")
+        return out.astype(np.float32, copy=False)
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
