@@ -28,10 +28,7 @@ def _load() -> Any:
     global _C, _IMPORT_ERROR
     if _C is None and _IMPORT_ERROR is None:
         try:
-            # _C links libopenvino through RPATH $ORIGIN/../openvino/libs; importing openvino first loads that exact
-            # library, which also satisfies _C in editable installs (where the RPATH does not reach site-packages).
-            with contextlib.suppress(ImportError):
-                import openvino  # noqa: F401
+            # _C links no inference engine: OpenVINO and TensorRT are modules it loads on first use (backend_status).
             from yolocls import _C as ext  # type: ignore[attr-defined]
 
             _C = ext
@@ -62,6 +59,19 @@ def build_info() -> dict[str, Any]:
     if ext is None:
         return {"available": False, "error": _IMPORT_ERROR, "cuda": False, "openvino": False, "tensorrt": False}
     return {"available": True, **ext.build_info()}
+
+
+def backend_status(name: str) -> dict[str, Any]:
+    """Whether the extension's ``name`` backend module ("openvino", "tensorrt") was built and loads here.
+
+    ``{"built": bool, "loadable": bool, "version": str | None, "error": str | None, ...}``; the first call loads the
+    module (and its engine library), so it costs what the first use of that backend would.
+    """
+    ext = _load()
+    if ext is None:
+        return {"name": name, "built": False, "loadable": False, "version": None,
+                "error": f"the yolocls C++ extension is not built ({_IMPORT_ERROR})"}
+    return dict(ext.backend_status(name))
 
 
 @contextlib.contextmanager

@@ -152,14 +152,4 @@ class Backend {
   mutable std::condition_variable cv_;
 };
 
-// Factories. Each is defined only in the translation unit of its engine, compiled when the engine was found
-// (YOLOCLS_WITH_OPENVINO / YOLOCLS_WITH_TENSORRT). They throw yolocls::Error on failure.
-std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path, const BackendOptions& options);
-std::unique_ptr<Backend> make_tensorrt_backend(const std::string& engine_path, const BackendOptions& options);
-
-// Version of the TensorRT library in use (e.g. "10.3.0"), defined with the TensorRT backend.
-std::string tensorrt_version();
-// Version of OpenVINO in use, defined with the OpenVINO backend.
-std::string openvino_version();
-
 }  // namespace yolocls

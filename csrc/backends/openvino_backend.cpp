@@ -15,6 +15,8 @@
 #endif
 
 #include "backends/backend.hpp"
+#include "backends/plugin.hpp"
+#include "yolocls/config.hpp"
 
 namespace yolocls {
 namespace {
@@ -198,10 +200,15 @@ class OpenVINOBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path, const BackendOptions& options) {
-  return std::make_unique<OpenVINOBackend>(model_path, options);
-}
-
-std::string openvino_version() { return ov::get_openvino_version().buildNumber; }
-
 }  // namespace yolocls
+
+// The module's entry point (see backends/plugin.hpp).
+extern "C" YOLOCLS_PLUGIN_EXPORT const yolocls::BackendPlugin* yolocls_backend_plugin_v1() {
+  static const yolocls::BackendPlugin plugin{
+      yolocls::kPluginAbi, YOLOCLS_VERSION, "openvino",
+      [] { return std::string(ov::get_openvino_version().buildNumber); },
+      [](const std::string& path, const yolocls::BackendOptions& options) -> std::unique_ptr<yolocls::Backend> {
+        return std::make_unique<yolocls::OpenVINOBackend>(path, options);
+      }};
+  return &plugin;
+}

@@ -33,12 +33,17 @@
 #include <vector>
 
 #include "backends/backend.hpp"
+#include "backends/plugin.hpp"
+#include "yolocls/config.hpp"
 
 #if NV_TENSORRT_MAJOR < 8 || (NV_TENSORRT_MAJOR == 8 && NV_TENSORRT_MINOR < 5)
 #error "yolocls needs TensorRT >= 8.5 (name-based tensors and enqueueV3)"
 #endif
 
 namespace yolocls {
+// Version of the TensorRT library in use (e.g. "10.3.0").
+std::string tensorrt_version();
+
 namespace {
 
 // ------------------------------------------------------------------------------------------------ logging, errors
@@ -474,8 +479,14 @@ std::string tensorrt_version() {
 #endif
 }
 
-std::unique_ptr<Backend> make_tensorrt_backend(const std::string& engine_path, const BackendOptions& options) {
-  return std::make_unique<TensorRTBackendImpl>(engine_path, options);
-}
-
 }  // namespace yolocls
+
+// The module's entry point (see backends/plugin.hpp).
+extern "C" YOLOCLS_PLUGIN_EXPORT const yolocls::BackendPlugin* yolocls_backend_plugin_v1() {
+  static const yolocls::BackendPlugin plugin{
+      yolocls::kPluginAbi, YOLOCLS_VERSION, "tensorrt", [] { return yolocls::tensorrt_version(); },
+      [](const std::string& path, const yolocls::BackendOptions& options) -> std::unique_ptr<yolocls::Backend> {
+        return std::make_unique<yolocls::TensorRTBackendImpl>(path, options);
+      }};
+  return &plugin;
+}

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/plugin.hpp"
 #include "preprocess/cuda_staging.hpp"
 #include "yolocls/config.hpp"
 #include "yolocls/metadata.hpp"
@@ -219,6 +220,25 @@ struct PyRuntime {
 
 const std::vector<double> kMean{0.485, 0.456, 0.406}, kStd{0.229, 0.224, 0.225};
 
+// Engine libraries that pip wheels carry, located without importing their packages: the openvino wheel's libs/
+// (which the module's RUNPATH $ORIGIN/../openvino/libs reaches from a wheel install but not from an editable one) and
+// NVIDIA's tensorrt_libs. So `from yolocls import _C` works alone, in any order and install mode.
+void register_wheel_library_dirs() {
+  try {
+    py::object find_spec = py::module_::import("importlib.util").attr("find_spec");
+    const std::pair<const char*, const char*> wheels[] = {{"openvino", "/libs"}, {"tensorrt_libs", ""}};
+    for (const auto& [package, sub] : wheels) {
+      py::object spec = find_spec(package);
+      if (spec.is_none()) continue;
+      py::object where = spec.attr("submodule_search_locations");
+      if (where.is_none()) continue;
+      for (py::handle dir : where) plugins::add_library_dir(py::str(dir).cast<std::string>() + sub);
+    }
+  } catch (const py::error_already_set&) {
+    // Best effort: without these folders a backend may still load from the loader's own search path.
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -257,10 +277,31 @@ PYBIND11_MODULE(_C, m) {
         b.openvino_version.empty() ? py::object(py::none()) : py::object(py::str(b.openvino_version));
     d["tensorrt_version"] =
         b.tensorrt_version.empty() ? py::object(py::none()) : py::object(py::str(b.tensorrt_version));
+    d["openvino_error"] = b.openvino_error.empty() ? py::object(py::none()) : py::object(py::str(b.openvino_error));
+    d["tensorrt_error"] = b.tensorrt_error.empty() ? py::object(py::none()) : py::object(py::str(b.tensorrt_error));
     d["compiler"] = b.compiler;
     d["cuda_devices"] = cuda_device_count();
+    d["plugin_dir"] = plugins::plugin_dir();
     return d;
-  }, "Components compiled into this build and their versions (dict).");
+  }, "Components of this build: a backend's flag says its module was built, its version is the engine library "
+     "loaded here (None with *_error saying why when the module cannot load).");
+
+  m.def("backend_status", [](const std::string& name) {
+    const plugins::Status st = plugins::status(name);
+    py::dict d;
+    d["name"] = st.name;
+    d["built"] = st.built;
+    d["loadable"] = st.loadable;
+    d["version"] = st.version.empty() ? py::object(py::none()) : py::object(py::str(st.version));
+    d["error"] = st.error.empty() ? py::object(py::none()) : py::object(py::str(st.error));
+    d["path"] = st.path;
+    return d;
+  }, py::arg("name"),
+     "Whether backend `name` (openvino, tensorrt) was built and loads here; loads its module on first call.");
+
+  m.def("add_library_dir", &plugins::add_library_dir, py::arg("dir"),
+        "Add a folder searched for a backend module's engine libraries (e.g. OpenVINO's lib folder).");
+  register_wheel_library_dirs();
 
   m.def(
       "preprocess",

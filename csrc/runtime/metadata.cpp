@@ -1,16 +1,16 @@
 #include "yolocls/metadata.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
 #include "runtime/json.hpp"
+#include "runtime/onnx_reader.hpp"
 #include "yolocls/error.hpp"
 
-#ifdef YOLOCLS_WITH_OPENVINO
-#include <openvino/openvino.hpp>
-#endif
 
 namespace yolocls {
 
@@ -101,24 +101,18 @@ ModelMetadata read_metadata(const std::string& model_path) {
     ss << sidecar.rdbuf();
     return parse_metadata(ss.str());
   }
-#ifdef YOLOCLS_WITH_OPENVINO
-  const std::string ext = model_path.size() >= 5 ? model_path.substr(model_path.size() - 5) : "";
+  std::string ext = model_path.size() >= 5 ? model_path.substr(model_path.size() - 5) : "";
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".onnx") {
-    std::shared_ptr<ov::Model> model;
-    try {
-      model = ov::Core().read_model(model_path);
-    } catch (const std::exception& e) {
-      throw Error("cannot read " + model_path + ": " + e.what());
-    }
-    // OpenVINO's ONNX frontend exposes metadata_props as rt_info["framework"][key].
-    if (!model->has_rt_info("framework", "yolocls")) {
+    const std::map<std::string, std::string> props = detail::read_onnx_metadata_props(model_path);
+    const auto it = props.find("yolocls");
+    if (it == props.end()) {
       throw Error(model_path + " has no yolocls metadata; export it with `yolocls export`");
     }
-    return parse_metadata(model->get_rt_info<std::string>("framework", "yolocls"));
+    return parse_metadata(it->second);
   }
-#endif
   throw Error("no metadata for " + model_path + ": expected " + model_path +
-              ".json (or an .onnx read through the OpenVINO backend)");
+              ".json (or an .onnx with yolocls metadata)");
 }
 
 }  // namespace yolocls

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/backend.hpp"
+#include "backends/plugin.hpp"
 #include "preprocess/cuda_staging.hpp"
 #include "preprocess/plan.hpp"
 #include "yolocls/config.hpp"
@@ -58,20 +59,7 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
   bo.cuda_graph = o.cuda_graph;
   bo.imgsz = imgsz;
   bo.precision = o.precision;
-  if (kind == "openvino") {
-#ifdef YOLOCLS_WITH_OPENVINO
-    return make_openvino_backend(path, bo);
-#else
-    throw Unavailable("yolocls was built without OpenVINO; rebuild with the openvino package installed");
-#endif
-  }
-  if (kind == "tensorrt") {
-#ifdef YOLOCLS_WITH_TENSORRT
-    return make_tensorrt_backend(path, bo);
-#else
-    throw Unavailable("yolocls was built without TensorRT; rebuild where TensorRT is installed (set TensorRT_ROOT)");
-#endif
-  }
+  if (kind == "openvino" || kind == "tensorrt") return plugins::get(kind).create(path, bo);
   throw InvalidArgument("unknown backend '" + kind + "' (expected auto, openvino or tensorrt)");
 }
 
@@ -246,12 +234,13 @@ BuildInfo build_info() {
   b.openvino = YOLOCLS_HAS_OPENVINO;
   b.tensorrt = YOLOCLS_HAS_TENSORRT;
   b.cuda_version = detail::cuda_runtime_version();
-#ifdef YOLOCLS_WITH_OPENVINO
-  b.openvino_version = openvino_version();
-#endif
-#ifdef YOLOCLS_WITH_TENSORRT
-  b.tensorrt_version = tensorrt_version();
-#endif
+  // Backends are modules loaded at run time: report whether each loads here, its engine version, or why not.
+  const plugins::Status ov = plugins::status("openvino");
+  b.openvino_version = ov.version;
+  b.openvino_error = ov.error;
+  const plugins::Status trt = plugins::status("tensorrt");
+  b.tensorrt_version = trt.version;
+  b.tensorrt_error = trt.error;
 #if defined(__clang__)
   b.compiler = "clang " __clang_version__;
 #elif defined(__GNUC__)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
+from typing import Any
 
 from yolocls.errors import BackendUnavailableError, InputError
 from yolocls.metadata import ModelMetadata
@@ -33,7 +34,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 _HOW_TO_GET = {
     "torch": "pip install torch",
     "onnxruntime": "pip install onnxruntime (onnxruntime-gpu for CUDA)",
-    "openvino": "build the extension with OpenVINO: pip install openvino, then pip install -e . (see README)",
+    "openvino": "pip install 'yolocls[openvino]' (the extension's OpenVINO module needs that exact OpenVINO release)",
     "tensorrt": "install TensorRT on a machine with an NVIDIA GPU, or use the C++ runtime built with TensorRT",
 }
 
@@ -45,24 +46,14 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _native_built_with(component: str) -> bool:
-    """Whether the compiled extension is importable and was built with ``component`` ("openvino", "tensorrt")."""
+def _native_backend(component: str) -> dict[str, Any]:
+    """The extension's backend module ``component`` ("openvino", "tensorrt"): built? loadable here? why not?"""
     from yolocls import _native
 
-    if not _native.available():
-        return False
-    info_fn = getattr(_native, "build_info", None)
     try:
-        info = info_fn() if callable(info_fn) else {}
-    except Exception:  # noqa: BLE001 - a half-built extension must not break backend discovery
-        return False
-    if not isinstance(info, dict):
-        return False
-    for key in (component, f"with_{component}", f"YOLOCLS_WITH_{component.upper()}"):
-        if info.get(key):
-            return True
-    comps = info.get("components")
-    return isinstance(comps, (list, tuple, set, dict)) and component in comps
+        return _native.backend_status(component)
+    except Exception as e:  # noqa: BLE001 - a half-built extension must not break backend discovery
+        return {"built": False, "loadable": False, "error": str(e)}
 
 
 def _is_available(name: str) -> bool:
@@ -71,11 +62,11 @@ def _is_available(name: str) -> bool:
     if name == "onnxruntime":
         return _has_module("onnxruntime")
     if name == "openvino":
-        return _native_built_with("openvino") and _has_module("yolocls.runtime.openvino_backend")
+        return bool(_native_backend("openvino")["loadable"])
     if name == "tensorrt":
         if not _has_module("yolocls.runtime.tensorrt_backend"):
             return False
-        if _native_built_with("tensorrt"):
+        if _native_backend("tensorrt")["loadable"]:
             return True
         # find_spec("tensorrt") is not enough: tensorrt-stubs installs a bare namespace folder of that name.
         from yolocls.runtime.tensorrt_python import tensorrt_available
@@ -90,9 +81,15 @@ def available_backends() -> list[str]:
 
 
 def _require(name: str) -> None:
-    if not _is_available(name):
-        raise BackendUnavailableError(f"backend {name!r} is not available here; to get it: {_HOW_TO_GET[name]} "
-                                      f"(available: {', '.join(available_backends()) or 'none'})")
+    if _is_available(name):
+        return
+    how = _HOW_TO_GET[name]
+    if name == "openvino":  # the module was built but cannot load: its own message names the missing library
+        status = _native_backend(name)
+        if status.get("built") and status.get("error"):
+            how = str(status["error"])
+    raise BackendUnavailableError(f"backend {name!r} is not available here; to get it: {how} "
+                                  f"(available: {', '.join(available_backends()) or 'none'})")
 
 
 def _onnx_metadata(path: Path) -> ModelMetadata:

@@ -50,9 +50,9 @@ class OpenVINOBackend(Backend):
                  num_requests: int | None = None, preprocess_threads: int = 1, device: str = "CPU",
                  precision: str = "f32") -> None:
         C = _native.load_extension()
-        if not C.build_info().get("openvino"):
-            raise BackendUnavailableError("the yolocls extension was built without OpenVINO; "
-                                          "pip install openvino, then rebuild with pip install -e .")
+        status = _native.backend_status("openvino")
+        if not status["loadable"]:
+            raise BackendUnavailableError(str(status["error"]))
         if precision not in PRECISIONS:
             raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         path = Path(path)

@@ -31,13 +31,14 @@ def native_tensorrt() -> Any | None:
     from yolocls import _native
 
     ext = _native._load()
-    if ext is None or not hasattr(ext, "build_info"):
+    if ext is None:
         return None
     try:
-        info = ext.build_info()
+        status = _native.backend_status("tensorrt")
     except Exception:  # noqa: BLE001 - a broken extension means: use the Python path
         return None
-    return ext if info.get("tensorrt") else None
+    # Built and loadable here (its module found libnvinfer); else the Python TensorRT path.
+    return ext if status["loadable"] else None
 
 
 class TensorRTBackend(Backend):
@@ -74,11 +75,15 @@ class TensorRTBackend(Backend):
         self._runner: Any = None
         ext = native_tensorrt() if impl in ("auto", "native") else None
         if impl == "native" and ext is None:
-            raise BackendUnavailableError("the yolocls extension was built without TensorRT; rebuild it where "
-                                          "TensorRT is installed (TensorRT_ROOT) or use impl='python'")
+            from yolocls import _native
+
+            reason = _native.backend_status("tensorrt").get("error") or "the extension's TensorRT module does not load"
+            raise BackendUnavailableError(f"{reason}; or use impl='python'")
         if ext is not None:
             # The C++ backend checks the GPU against the sidecar itself; the library version is known here.
-            trt_version = str(ext.build_info().get("tensorrt_version") or "")
+            from yolocls import _native
+
+            trt_version = str(_native.backend_status("tensorrt").get("version") or "")
             if trt_version:
                 check_tensorrt_version(sidecar, trt_version, engine=path)
             self._native = ext.Runtime(str(path), preprocess=self.metadata.preprocess.to_dict(), backend="tensorrt",

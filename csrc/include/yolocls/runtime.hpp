@@ -82,12 +82,18 @@ class Runtime {
 };
 
 // What this build contains.
+// What this build contains. OpenVINO and TensorRT backends are modules beside the library, loaded on first use
+// (libyolocls_openvino.so, libyolocls_tensorrt.so): `openvino`/`tensorrt` say the module was built; the version is
+// that of the engine library loaded here, empty with `*_error` saying why when the module cannot load (engine
+// library missing, ...). build_info() tries to load each built module.
 struct BuildInfo {
   std::string version;
   bool cuda = false, openvino = false, tensorrt = false;
   std::string cuda_version;      // CUDA runtime the library was built with, e.g. "13.0"
-  std::string openvino_version;  // e.g. "2026.4.1-..."
+  std::string openvino_version;  // e.g. "2026.4.1-..." (empty: not loadable here)
   std::string tensorrt_version;
+  std::string openvino_error;    // why the OpenVINO module does not load (empty when it does)
+  std::string tensorrt_error;
   std::string compiler;
 };
 BuildInfo build_info();

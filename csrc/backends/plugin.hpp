@@ -1,0 +1,66 @@
+// Backends as run-time plugins: libyolocls_runtime links no inference engine. Each engine's backend is a separate
+// module (libyolocls_openvino.so, libyolocls_tensorrt.so) beside the runtime library, opened with dlopen() the first
+// time that backend is asked for, the way ONNX Runtime loads its execution providers and OpenCV its video plugins.
+// One build thus serves every machine: a module whose engine library is missing (no libopenvino, no libnvinfer) only
+// makes that backend unavailable, with one error naming the library and how to get it.
+//
+// A module exports one C symbol, YOLOCLS_PLUGIN_ENTRY, returning a static BackendPlugin. Modules are built in the
+// same CMake project as the runtime (same compiler, same headers), so the table may carry C++ types; `abi` and
+// `runtime_version` refuse a module left over from another build.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.hpp"
+
+namespace yolocls {
+
+// Bump when BackendPlugin, BackendOptions, ModelInfo, InferSlot or Backend change layout.
+constexpr int kPluginAbi = 1;
+
+struct BackendPlugin {
+  int abi;                      // kPluginAbi of the module's build
+  const char* runtime_version;  // YOLOCLS_VERSION of the module's build
+  const char* name;             // "openvino" | "tensorrt"
+  // Version of the engine library actually loaded, e.g. "2026.4.1-..." or "10.3.0".
+  std::string (*engine_version)();
+  // Throws yolocls::Error (InvalidArgument, Unavailable) on failure.
+  std::unique_ptr<Backend> (*create)(const std::string& model_path, const BackendOptions& options);
+};
+
+#define YOLOCLS_PLUGIN_EXPORT __attribute__((visibility("default")))
+// The module's entry point: extern "C" const yolocls::BackendPlugin* yolocls_backend_plugin_v1();
+#define YOLOCLS_PLUGIN_ENTRY_NAME "yolocls_backend_plugin_v1"
+using PluginEntryFn = const BackendPlugin* (*)();
+
+namespace plugins {
+
+// What a build knows about one backend module.
+struct Status {
+  std::string name;        // "openvino" | "tensorrt"
+  bool built = false;      // this build made the module
+  bool loadable = false;   // the module and its engine library load here
+  std::string version;     // engine library version (when loadable)
+  std::string error;       // why it does not load (when built but not loadable)
+  std::string path;        // the module file
+};
+
+// The loaded plugin `name`, loading it on first use (thread-safe; a module stays loaded for the process's life).
+// Throws Unavailable with the reason and the fix when it cannot be loaded, InvalidArgument for an unknown name.
+const BackendPlugin& get(const std::string& name);
+
+// Load state of a backend without throwing (tries to load it when built).
+Status status(const std::string& name);
+
+// Extra folders searched for a module's missing engine libraries (e.g. the openvino wheel's libs/ when the Python
+// package is an editable install, where the module's RUNPATH $ORIGIN/../openvino/libs does not reach
+// site-packages). Searched in the order added, after the dynamic loader's own search failed.
+void add_library_dir(const std::string& dir);
+
+// Folder the modules are looked up in: $YOLOCLS_PLUGIN_DIR when set, else the folder of libyolocls_runtime.
+std::string plugin_dir();
+
+}  // namespace plugins
+}  // namespace yolocls
