@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yolocls._extras import require
 from yolocls.errors import ExportError, InputError
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime.sidecar import file_sha256, write_sidecar
@@ -414,12 +415,16 @@ def build_engine(
     profile = resolve_profile(info.shape, min_batch, opt_batch, max_batch)
     trt_version = import_tensorrt().__version__
     route = select_precision_route(trt_version, fp16, int8, info.fp16)
-    cuda = select_cuda_api()
+    if route.needs_fp16_onnx:  # before the GPU is touched: the conversion needs onnx + onnxconverter-common
+        require("export", f"an FP16 build on TensorRT {trt_version} from an fp32 ONNX",
+                ("onnx", "onnxconverter_common"), hint="or export the ONNX with --half first")
+    cuda = select_cuda_api()  # device buffers (INT8 calibration), GPU name and compute capability
     try:
-        return _build(cuda, src, out, info, profile, route, calib_data=calib_data,
-                      calib_images=calib_images, calib_cache=calib_cache, workspace_gib=workspace_gib,
-                      timing_cache=timing_cache, dla_core=dla_core, gpu_fallback=gpu_fallback,
-                      builder_level=builder_level, verbose=verbose, progress=progress)
+        with cuda.current():  # TensorRT builds on the CUDA context current on this thread
+            return _build(cuda, src, out, info, profile, route, calib_data=calib_data,
+                          calib_images=calib_images, calib_cache=calib_cache, workspace_gib=workspace_gib,
+                          timing_cache=timing_cache, dla_core=dla_core, gpu_fallback=gpu_fallback,
+                          builder_level=builder_level, verbose=verbose, progress=progress)
     finally:
         cuda.close()
 

@@ -1,9 +1,9 @@
 """TensorRT through its Python package: the fallback when the extension was built without TensorRT.
 
-Device memory and streams come from whichever CUDA binding imports first: ``cuda-python`` (the ``cuda`` extra),
-``torch`` with CUDA, or ``pycuda`` (the ``pycuda`` extra). The engine runs with the name-based API
-(``set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``, TensorRT >= 8.5); host staging buffers
-are pinned so copies are real DMA transfers.
+Device memory, streams, INT8 calibration buffers and the device facts come from one CUDA binding, picked at run
+time (:func:`select_cuda_api`): ``cuda-python`` (the ``tensorrt`` extra) or ``pycuda`` (the ``pycuda`` extra);
+never torch. The engine runs with the name-based API (``set_input_shape`` / ``set_tensor_address`` /
+``execute_async_v3``, TensorRT >= 8.5); host staging buffers are pinned so copies are real DMA transfers.
 
 Nothing here has run on a GPU in this project's CI (no GPU, no TensorRT): it is written against the TensorRT
 10.x Python API (type-checked with tensorrt-stubs) and exercised by the ``tensorrt``-marked tests.
@@ -11,8 +11,11 @@ Nothing here has run on a GPU in this project's CI (no GPU, no TensorRT): it is 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -65,11 +68,27 @@ def trt_version_tuple(version: str) -> tuple[int, int, int]:
 # CUDA bindings: the few calls the runner and the INT8 calibrator need, behind one small interface.
 # ---------------------------------------------------------------------------------------------------------------
 
+#: environment variable naming the binding to try first ("cuda-python" or "pycuda")
+BINDING_ENV = "YOLOCLS_CUDA_BINDING"
+CUDA_BINDING_HINT = (
+    "pip install 'yolocls[tensorrt]' (cuda-python 12.x: CUDA 12 drivers, JetPack 6; cuda-python 13 needs a CUDA 13 "
+    "driver) or pip install pycuda (builds against the local CUDA toolkit)"
+)
+
 
 class CudaApi:
-    """Device memory, pinned host memory, one stream and device facts. Subclasses wrap one binding."""
+    """Device memory, pinned host memory, one stream and device facts on one GPU. Subclasses wrap one binding.
+
+    Every method makes the device's primary context current on the calling thread first (TensorRT's runtime uses
+    that same context), so an object made on one thread works from any other. :meth:`current` does the same for
+    a block of TensorRT calls.
+    """
 
     name = "none"
+
+    def current(self) -> contextlib.AbstractContextManager[None]:
+        """A ``with`` block during which this device's primary context is current on this thread."""
+        raise NotImplementedError
 
     def malloc(self, nbytes: int) -> int:
         """Device allocation; returns the device pointer as an int."""
@@ -98,163 +117,161 @@ class CudaApi:
         raise NotImplementedError
 
     def device_facts(self) -> tuple[str, str]:
-        """(GPU name, compute capability "major.minor") of the current device."""
+        """(GPU name, compute capability "major.minor") of this object's device."""
         raise NotImplementedError
 
     def close(self) -> None:
-        """Free pinned buffers and the stream."""
+        """Free device and pinned buffers and the stream; release the context."""
+
+
+def _nbytes(shape: tuple[int, ...], dtype: Any) -> tuple[np.dtype[Any], int, int]:
+    dt = np.dtype(dtype)
+    count = int(np.prod(shape))
+    return dt, count, max(count * dt.itemsize, 1)
 
 
 def _check_cuda(result: Any, what: str) -> Any:
     """cuda-python returns ``(err, *values)``; raise on an error code, return the value(s)."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
-        raise RuntimeError(f"CUDA {what} failed with error {int(err)} ({err})")
+        hint = ""
+        if int(err) == 35:  # cudaErrorInsufficientDriver
+            hint = (f": the driver is older than cuda-python {_dist_version('cuda-python') or '?'} expects; "
+                    "on CUDA 12 drivers (JetPack 6) install cuda-python>=12.6,<13")
+        raise RuntimeError(f"CUDA {what} failed with error {int(err)} ({err}){hint}")
     if not values:
         return None
     return values[0] if len(values) == 1 else tuple(values)
 
 
+def _dist_version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class CudaPythonApi(CudaApi):
-    """``cuda-python``: ``cuda.bindings.runtime`` (>= 12.6) or the older ``cuda.cudart``."""
+    """``cuda-python`` (the ``tensorrt`` extra): ``cuda.bindings.runtime`` (>= 12.6) or the older ``cuda.cudart``.
+
+    The runtime API works on the device's primary context; :meth:`current` selects the device on this thread.
+    """
 
     name = "cuda-python"
 
-    def __init__(self) -> None:
+    def __init__(self, device: int = 0) -> None:
         try:
             from cuda.bindings import runtime as cudart
         except ImportError:
             from cuda import cudart  # older cuda-python layout
         self.rt = cudart
-        self._stream = _check_cuda(cudart.cudaStreamCreate(), "cudaStreamCreate")
+        self.device = int(device)
         self._pinned: list[int] = []
+        self._stream: Any = None
+        _check_cuda(cudart.cudaSetDevice(self.device), "cudaSetDevice")
+        self._stream = _check_cuda(cudart.cudaStreamCreate(), "cudaStreamCreate")
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        _check_cuda(self.rt.cudaSetDevice(self.device), "cudaSetDevice")
+        yield
 
     def malloc(self, nbytes: int) -> int:
-        return int(_check_cuda(self.rt.cudaMalloc(max(int(nbytes), 1)), "cudaMalloc"))
+        with self.current():
+            return int(_check_cuda(self.rt.cudaMalloc(max(int(nbytes), 1)), "cudaMalloc"))
 
     def free(self, ptr: int) -> None:
-        _check_cuda(self.rt.cudaFree(ptr), "cudaFree")
+        with self.current():
+            _check_cuda(self.rt.cudaFree(ptr), "cudaFree")
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        dt = np.dtype(dtype)
-        nbytes = max(int(np.prod(shape)) * dt.itemsize, 1)
-        ptr = int(_check_cuda(self.rt.cudaMallocHost(nbytes), "cudaMallocHost"))
+        dt, count, nbytes = _nbytes(shape, dtype)
+        with self.current():
+            ptr = int(_check_cuda(self.rt.cudaMallocHost(nbytes), "cudaMallocHost"))
         self._pinned.append(ptr)
         buf = (ctypes.c_byte * nbytes).from_address(ptr)
-        return np.frombuffer(buf, dtype=dt, count=int(np.prod(shape))).reshape(shape)
+        return np.frombuffer(memoryview(buf), dtype=dt, count=count).reshape(shape)
 
     def stream(self) -> int:
         return int(self._stream)
 
     def htod(self, dst: int, src: np.ndarray) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        _check_cuda(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, self._stream), "cudaMemcpyAsync")
+        with self.current():
+            _check_cuda(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, self._stream),
+                        "cudaMemcpyAsync")
 
     def dtoh(self, dst: np.ndarray, src: int) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        _check_cuda(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, self._stream), "cudaMemcpyAsync")
+        with self.current():
+            _check_cuda(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, self._stream),
+                        "cudaMemcpyAsync")
 
     def synchronize(self) -> None:
-        _check_cuda(self.rt.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
+        with self.current():
+            _check_cuda(self.rt.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
 
     def device_facts(self) -> tuple[str, str]:
-        dev = _check_cuda(self.rt.cudaGetDevice(), "cudaGetDevice")
-        prop = _check_cuda(self.rt.cudaGetDeviceProperties(dev), "cudaGetDeviceProperties")
+        prop = _check_cuda(self.rt.cudaGetDeviceProperties(self.device), "cudaGetDeviceProperties")
         name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
         return name, f"{prop.major}.{prop.minor}"
 
     def close(self) -> None:
-        for ptr in self._pinned:
-            self.rt.cudaFreeHost(ptr)
-        self._pinned.clear()
-        if self._stream is not None:
-            self.rt.cudaStreamDestroy(self._stream)
-            self._stream = None
-
-
-class TorchCudaApi(CudaApi):
-    """``torch`` with CUDA: caching-allocator memory, pinned tensors and a torch stream."""
-
-    name = "torch"
-
-    def __init__(self) -> None:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ImportError("torch has no CUDA device")
-        self.torch = torch
-        self._stream = torch.cuda.Stream()
-        self._keep: dict[int, Any] = {}  # device pointer -> tensor that owns it
-
-    def malloc(self, nbytes: int) -> int:
-        t = self.torch.empty(max(int(nbytes), 1), dtype=self.torch.uint8, device="cuda")
-        ptr = int(t.data_ptr())
-        self._keep[ptr] = t
-        return ptr
-
-    def free(self, ptr: int) -> None:
-        self._keep.pop(ptr, None)
-
-    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        dt = np.dtype(dtype)
-        t = self.torch.empty(max(int(np.prod(shape)) * dt.itemsize, 1), dtype=self.torch.uint8, pin_memory=True)
-        self._keep[int(t.data_ptr())] = t
-        return t.numpy()[: int(np.prod(shape)) * dt.itemsize].view(dt).reshape(shape)
-
-    def stream(self) -> int:
-        return int(self._stream.cuda_stream)
-
-    def _device_view(self, ptr: int, nbytes: int) -> Any:
-        for base, t in self._keep.items():
-            if t.is_cuda and base <= ptr and ptr + nbytes <= base + t.numel():
-                return t[ptr - base : ptr - base + nbytes]
-        raise RuntimeError("device pointer was not allocated by this TorchCudaApi")
-
-    def htod(self, dst: int, src: np.ndarray) -> None:
-        with self.torch.cuda.stream(self._stream):
-            self._device_view(dst, src.nbytes).copy_(self.torch.from_numpy(src.reshape(-1).view(np.uint8)), non_blocking=True)
-
-    def dtoh(self, dst: np.ndarray, src: int) -> None:
-        with self.torch.cuda.stream(self._stream):
-            self.torch.from_numpy(dst.reshape(-1).view(np.uint8)).copy_(self._device_view(src, dst.nbytes), non_blocking=True)
-
-    def synchronize(self) -> None:
-        self._stream.synchronize()
-
-    def device_facts(self) -> tuple[str, str]:
-        major, minor = self.torch.cuda.get_device_capability()
-        return str(self.torch.cuda.get_device_name()), f"{major}.{minor}"
-
-    def close(self) -> None:
-        self._keep.clear()
+        with self.current():
+            for ptr in self._pinned:
+                self.rt.cudaFreeHost(ptr)
+            self._pinned.clear()
+            if self._stream is not None:
+                self.rt.cudaStreamDestroy(self._stream)
+                self._stream = None
 
 
 class PycudaApi(CudaApi):
-    """``pycuda`` (optional extra): needs a CUDA driver and toolkit to install."""
+    """``pycuda`` (the ``pycuda`` extra; builds against the local CUDA toolkit) on the device's primary context.
+
+    Not ``pycuda.autoinit``: its context is a separate one, current only on the thread that imported it. The
+    primary context is the one TensorRT's runtime uses, and it is pushed around every call, from any thread.
+    """
 
     name = "pycuda"
 
-    def __init__(self) -> None:
-        import pycuda.autoinit  # noqa: F401  (creates the context on device 0)
+    def __init__(self, device: int = 0) -> None:
         import pycuda.driver as cuda
 
+        cuda.init()
         self.cuda = cuda
-        self._stream = cuda.Stream()
+        self._dev = cuda.Device(int(device))
+        self._ctx = self._dev.retain_primary_context()
         self._allocs: dict[int, Any] = {}
         self._pinned: list[np.ndarray] = []
+        with self.current():
+            self._stream = cuda.Stream()
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        self._ctx.push()
+        try:
+            yield
+        finally:
+            self.cuda.Context.pop()
 
     def malloc(self, nbytes: int) -> int:
-        a = self.cuda.mem_alloc(max(int(nbytes), 1))
+        with self.current():
+            a = self.cuda.mem_alloc(max(int(nbytes), 1))
         self._allocs[int(a)] = a
         return int(a)
 
     def free(self, ptr: int) -> None:
         a = self._allocs.pop(ptr, None)
         if a is not None:
-            a.free()
+            with self.current():
+                a.free()
 
     def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        arr: np.ndarray = self.cuda.pagelocked_empty(shape, dtype)
+        with self.current():
+            arr: np.ndarray = self.cuda.pagelocked_empty(shape, dtype)
         self._pinned.append(arr)
         return arr
 
@@ -262,45 +279,68 @@ class PycudaApi(CudaApi):
         return int(self._stream.handle)
 
     def htod(self, dst: int, src: np.ndarray) -> None:
-        self.cuda.memcpy_htod_async(dst, src, self._stream)
+        with self.current():
+            self.cuda.memcpy_htod_async(dst, src, self._stream)
 
     def dtoh(self, dst: np.ndarray, src: int) -> None:
-        self.cuda.memcpy_dtoh_async(dst, src, self._stream)
+        with self.current():
+            self.cuda.memcpy_dtoh_async(dst, src, self._stream)
 
     def synchronize(self) -> None:
-        self._stream.synchronize()
+        with self.current():
+            self._stream.synchronize()
 
     def device_facts(self) -> tuple[str, str]:
-        dev = self.cuda.Context.get_device()
-        major, minor = dev.compute_capability()
-        return str(dev.name()), f"{major}.{minor}"
+        major, minor = self._dev.compute_capability()
+        return str(self._dev.name()), f"{major}.{minor}"
 
     def close(self) -> None:
-        for a in self._allocs.values():
-            a.free()
-        self._allocs.clear()
-        self._pinned.clear()
+        if self._ctx is None:
+            return
+        with self.current():
+            for a in self._allocs.values():
+                a.free()
+            self._allocs.clear()
+            for arr in self._pinned:
+                host: Any = arr.base  # the HostAllocation behind pagelocked_empty
+                host.free()
+            self._pinned.clear()
+            self._stream = None
+        self._ctx.detach()  # releases the primary context retained above
+        self._ctx = None
 
 
-CUDA_APIS: tuple[type[CudaApi], ...] = (CudaPythonApi, TorchCudaApi, PycudaApi)
+#: the bindings, in the order tried (``$YOLOCLS_CUDA_BINDING`` or ``prefer`` moves one to the front)
+CUDA_APIS: tuple[type[CudaApi], ...] = (CudaPythonApi, PycudaApi)
 
 
-def select_cuda_api(prefer: str | None = None) -> CudaApi:
-    """The first CUDA binding that imports and sees a device (``prefer`` names one to try first).
+def select_cuda_api(prefer: str | None = None, candidates: tuple[type[CudaApi], ...] | None = None) -> CudaApi:
+    """The first CUDA binding that imports and reaches the GPU.
 
+    Args:
+        prefer: a binding name to try first ("cuda-python" or "pycuda"); default ``$YOLOCLS_CUDA_BINDING``.
+        candidates: the binding classes to try (default :data:`CUDA_APIS`).
     Raises:
-        BackendUnavailableError: none of cuda-python, torch (CUDA) or pycuda works here.
+        BackendUnavailableError: no binding works here: one line naming both bindings, why each failed and how to
+            install one.
     """
-    order = sorted(CUDA_APIS, key=lambda c: c.name != prefer)
+    apis = CUDA_APIS if candidates is None else candidates
+    prefer = prefer if prefer is not None else os.environ.get(BINDING_ENV) or None
+    if prefer is not None and prefer not in {c.name for c in apis}:
+        raise InputError(f"unknown CUDA binding {prefer!r} (from {BINDING_ENV} or prefer=); "
+                         f"choose from {', '.join(c.name for c in apis)}")
+    order = sorted(apis, key=lambda c: c.name != prefer)
     reasons = []
     for cls in order:
         try:
             return cls()
-        except Exception as e:  # noqa: BLE001 - ImportError, missing driver, no device: try the next binding
-            reasons.append(f"{cls.name}: {type(e).__name__}: {e}")
+        except ImportError as e:
+            reasons.append(f"{cls.name}: not installed ({e.name or e})")
+        except Exception as e:  # noqa: BLE001 - missing driver, no device, driver too old: try the next binding
+            reasons.append(f"{cls.name}: {type(e).__name__}: {' '.join(str(e).split())}")
     raise BackendUnavailableError(
-        "no CUDA binding for TensorRT's Python API works here (" + "; ".join(reasons) + "); "
-        "pip install 'yolocls[cuda]' (cuda-python) or use torch with CUDA"
+        "TensorRT's Python path needs a CUDA binding and none works here (" + "; ".join(reasons) + "): "
+        + CUDA_BINDING_HINT
     )
 
 
@@ -329,6 +369,12 @@ class TensorRTPythonRunner:
         self._lock = threading.Lock()
         self._ptrs: list[int] = []
         self.logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+        with self.cuda.current():  # TensorRT allocates on the context current on this thread
+            self._open(engine_path)
+
+    def _open(self, engine_path: str | Path) -> None:
+        import tensorrt as trt
+
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
@@ -398,21 +444,26 @@ class TensorRTPythonRunner:
         m = chunk.shape[0]
         host_in = self.h_in[:m]
         np.copyto(host_in, chunk, casting="same_kind")
-        if not self.context.set_input_shape(self.input_name, trt.Dims([m, *self.chw])):
-            raise InputError(f"batch {m} is outside the engine's profile [{self.min_batch}, {self.max_batch}]")
-        self.cuda.htod(self.d_in, host_in)
-        if not self.context.execute_async_v3(self.cuda.stream()):
-            raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
-        host_out = self.h_out[:m]
-        self.cuda.dtoh(host_out, self.d_out)
-        self.cuda.synchronize()
+        with self.cuda.current():  # whichever thread calls: the engine's context must be current
+            if not self.context.set_input_shape(self.input_name, trt.Dims([m, *self.chw])):
+                raise InputError(f"batch {m} is outside the engine's profile [{self.min_batch}, {self.max_batch}]")
+            self.cuda.htod(self.d_in, host_in)
+            if not self.context.execute_async_v3(self.cuda.stream()):
+                raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+            host_out = self.h_out[:m]
+            self.cuda.dtoh(host_out, self.d_out)
+            self.cuda.synchronize()
         return host_out.astype(np.float32, copy=True)
 
     def device_facts(self) -> tuple[str, str]:
         return self.cuda.device_facts()
 
     def close(self) -> None:
-        for ptr in self._ptrs:
-            self.cuda.free(ptr)
-        self._ptrs.clear()
+        with self.cuda.current():  # TensorRT objects are destroyed on their context
+            for attr in ("context", "engine", "runtime"):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+            for ptr in self._ptrs:
+                self.cuda.free(ptr)
+            self._ptrs.clear()
         self.cuda.close()
