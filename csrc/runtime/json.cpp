@@ -21,6 +21,7 @@ class Parser {
   explicit Parser(const std::string& s) : s_(s) {}
 
   Value document() {
+    check_utf8();
     Value v = value(0);
     ws();
     if (i_ != s_.size()) fail("trailing characters");
@@ -54,12 +55,64 @@ class Parser {
     return false;
   }
 
+  // The whole text must be UTF-8 (no overlong forms, no encoded surrogates, nothing past U+10FFFF), so every
+  // string handed out is valid UTF-8 too.
+  void check_utf8() {
+    const auto* p = reinterpret_cast<const unsigned char*>(s_.data());
+    const size_t n = s_.size();
+    for (size_t k = 0; k < n;) {
+      const unsigned c = p[k];
+      size_t len = 0;
+      unsigned cp = 0, min = 0;
+      if (c < 0x80) { ++k; continue; }
+      if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
+      else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
+      else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
+      else { i_ = k; fail("invalid UTF-8"); }
+      if (k + len > n) { i_ = k; fail("invalid UTF-8 (truncated sequence)"); }
+      for (size_t j = 1; j < len; ++j) {
+        if ((p[k + j] & 0xC0) != 0x80) { i_ = k; fail("invalid UTF-8"); }
+        cp = (cp << 6) | (p[k + j] & 0x3F);
+      }
+      if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) { i_ = k; fail("invalid UTF-8"); }
+      k += len;
+    }
+  }
+
+  // A number by JSON's grammar (-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?); strtod alone would also take hex,
+  // inf and nan. Out-of-range magnitudes become +-inf here and are refused by the callers' range checks.
+  double number_token() {
+    const size_t begin = i_;
+    auto digits = [&] {
+      const size_t from = i_;
+      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+      return i_ - from;
+    };
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    if (i_ < s_.size() && s_[i_] == '0') ++i_;
+    else if (digits() == 0) fail("bad number");
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      if (digits() == 0) fail("bad number");
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (digits() == 0) fail("bad number");
+    }
+    if (i_ - begin > 400) fail("number too long");
+    const std::string token = s_.substr(begin, i_ - begin);
+    return std::strtod(token.c_str(), nullptr);
+  }
+
   Value value(int depth) {
-    if (depth > 64) fail("nesting too deep");
     ws();
     if (i_ >= s_.size()) fail("unexpected end");
     Value v;
     const char c = s_[i_];
+    if ((c == '{' || c == '[') && depth >= kMaxDepth) {
+      fail("nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
     if (c == '{') {
       ++i_;
       v.type = Value::Type::Object;
@@ -91,12 +144,8 @@ class Parser {
     } else if (literal("null")) {
       v.type = Value::Type::Null;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
-      const char* begin = s_.c_str() + i_;
-      char* end = nullptr;
       v.type = Value::Type::Number;
-      v.number = std::strtod(begin, &end);
-      if (end == begin) fail("bad number");
-      i_ += static_cast<size_t>(end - begin);
+      v.number = number_token();
     } else {
       fail(std::string("unexpected character '") + c + "'");
     }
@@ -141,6 +190,7 @@ class Parser {
     while (i_ < s_.size()) {
       const char c = s_[i_++];
       if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
       if (c != '\\') {
         out += c;
         continue;
@@ -158,9 +208,13 @@ class Parser {
         case 't': out += '\t'; break;
         case 'u': {
           unsigned cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00 && i_ + 6 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
+          if (cp >= 0xDC00 && cp < 0xE000) fail("lone low surrogate in a \\u escape");
+          if (cp >= 0xD800 && cp < 0xDC00) {
+            const bool pair = i_ + 6 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u';
+            if (!pair) fail("lone high surrogate in a \\u escape");
             i_ += 2;
             const unsigned lo = hex4();
+            if (lo < 0xDC00 || lo >= 0xE000) fail("lone high surrogate in a \\u escape");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
           utf8(cp, &out);

@@ -1,5 +1,6 @@
 // A tiny JSON reader (RFC 8259 subset sufficient for our own metadata: objects, arrays, strings with escapes incl.
-// \uXXXX, numbers, true/false/null). Internal; throws yolocls::Error with the byte offset on malformed input.
+// \uXXXX, numbers, true/false/null). Internal; throws yolocls::Error with the byte offset on malformed input,
+// invalid UTF-8, lone surrogates, non-JSON numbers (hex, inf, nan) or nesting deeper than kMaxDepth.
 #pragma once
 
 #include <map>
@@ -23,6 +24,9 @@ struct Value {
   // Member lookup; nullptr when this is not an object or the key is absent.
   const Value* find(const std::string& key) const;
 };
+
+// Arrays/objects nested deeper than this are refused (yolocls.metadata.MAX_JSON_DEPTH in Python).
+constexpr int kMaxDepth = 64;
 
 Value parse(const std::string& text);
 

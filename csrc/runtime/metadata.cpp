@@ -16,74 +16,141 @@ namespace yolocls {
 
 namespace {
 
+// Limits shared with the Python reader (yolocls/metadata.py).
+constexpr int kMaxImgsz = 4096;
+constexpr size_t kMaxClasses = 100000;
+constexpr size_t kMaxNameChars = 1024;
+constexpr size_t kMaxMetadataBytes = 16u << 20;
+
 [[noreturn]] void bad(const std::string& what) { throw Error("malformed yolocls metadata: " + what); }
 
 double number(const json::Value& v, const char* key) {
   if (v.type != json::Value::Type::Number) bad(std::string(key) + " must be a number");
+  if (!((v.number - v.number) == 0.0)) bad(std::string(key) + " must be a finite number");
   return v.number;
+}
+
+// A float field: finite and within float's range (casting a larger double to float is undefined behaviour).
+float real(const json::Value& v, const char* key) {
+  const double d = number(v, key);
+  if (d > 3.4e38 || d < -3.4e38) bad(std::string(key) + " is out of range");
+  return static_cast<float>(d);
+}
+
+// An integer field in [lo, hi], range-checked before the cast.
+int integer(const json::Value& v, const char* key, int lo, int hi) {
+  if (v.type != json::Value::Type::Number || !(v.number >= lo && v.number <= hi) ||
+      static_cast<double>(static_cast<int>(v.number)) != v.number) {
+    bad(std::string(key) + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  }
+  return static_cast<int>(v.number);
+}
+
+const std::string& text(const json::Value& v, const char* key) {
+  if (v.type != json::Value::Type::String) bad(std::string(key) + " must be a string");
+  return v.string;
 }
 
 void three(const json::Value* v, const char* key, float out[3]) {
   if (!v) return;
   if (v->type != json::Value::Type::Array || v->array.size() != 3) bad(std::string(key) + " must be 3 numbers");
-  for (int k = 0; k < 3; ++k) out[k] = static_cast<float>(number(v->array[k], key));
+  for (int k = 0; k < 3; ++k) out[k] = real(v->array[k], key);
+}
+
+size_t code_points(const std::string& s) {  // the JSON reader guarantees valid UTF-8
+  size_t n = 0;
+  for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+const std::string& class_name(const json::Value& v) {
+  if (v.type != json::Value::Type::String || code_points(v.string) > kMaxNameChars) {
+    bad("each class name must be a string of at most " + std::to_string(kMaxNameChars) + " characters");
+  }
+  return v.string;
+}
+
+// A names key: a class id of at most 6 decimal digits (no sign, no spaces), so no conversion can throw.
+long class_id(const std::string& key) {
+  if (key.empty() || key.size() > 6) bad("names keys must be class ids from 0 to 999999");
+  long id = 0;
+  for (const char c : key) {
+    if (c < '0' || c > '9') bad("names keys must be class ids from 0 to 999999");
+    id = id * 10 + (c - '0');
+  }
+  return id;
+}
+
+int image_side(const json::Value& v) {
+  const std::string what = "imgsz must be an integer from 1 to " + std::to_string(kMaxImgsz) +
+                           " (or a list [h, w] of two equal ones)";
+  if (v.type == json::Value::Type::Array) {
+    if (v.array.empty() || v.array.size() > 2) bad(what);
+    const int h = integer(v.array[0], "imgsz", 1, kMaxImgsz);
+    if (v.array.size() == 2 && integer(v.array[1], "imgsz", 1, kMaxImgsz) != h) bad(what);
+    return h;
+  }
+  if (v.type != json::Value::Type::Number) bad(what);
+  return integer(v, "imgsz", 1, kMaxImgsz);
 }
 
 }  // namespace
 
-ModelMetadata parse_metadata(const std::string& text) {
-  const json::Value root = json::parse(text);
+ModelMetadata parse_metadata(const std::string& text_) {
+  if (text_.size() > kMaxMetadataBytes) {
+    bad("the JSON is " + std::to_string(text_.size()) + " bytes, over the limit of " +
+        std::to_string(kMaxMetadataBytes));
+  }
+  const json::Value root = json::parse(text_);
   if (!root.is_object()) bad("not a JSON object");
   ModelMetadata md;
-  md.json = text;
+  md.json = text_;
   if (const json::Value* task = root.find("task")) {
-    if (task->type == json::Value::Type::String && task->string != "classify") {
-      throw Error("model metadata is for task '" + task->string + "'; yolocls only runs classifiers");
+    if (task->type != json::Value::Type::String || task->string != "classify") {
+      throw Error("model metadata is for task '" +
+                  (task->type == json::Value::Type::String ? task->string.substr(0, 40) : std::string("?")) +
+                  "'; yolocls only runs classifiers");
     }
   }
   const json::Value* names = root.find("names");
   if (!names) bad("no 'names'");
   if (names->type == json::Value::Type::Array) {
-    for (const auto& n : names->array) {
-      if (n.type != json::Value::Type::String) bad("names must be strings");
-      md.names.push_back(n.string);
-    }
+    if (names->array.size() > kMaxClasses) bad("more than " + std::to_string(kMaxClasses) + " names");
+    for (const auto& n : names->array) md.names.push_back(class_name(n));
   } else if (names->is_object()) {  // {"0": "cat", ...}
-    std::vector<std::pair<long, std::string>> items;
+    if (names->object.size() > kMaxClasses) bad("more than " + std::to_string(kMaxClasses) + " names");
+    std::map<long, std::string> items;
     for (const auto& kv : names->object) {
-      if (kv.second.type != json::Value::Type::String) bad("names must be strings");
-      items.emplace_back(std::stol(kv.first), kv.second.string);
+      if (!items.emplace(class_id(kv.first), class_name(kv.second)).second) bad("names keys must be unique ids");
     }
-    std::sort(items.begin(), items.end());
     for (auto& it : items) md.names.push_back(std::move(it.second));
   } else {
-    bad("names must be a list");
+    bad("names must be a list of strings or an {id: name} object");
   }
   const json::Value* imgsz = root.find("imgsz");
   if (!imgsz) bad("no 'imgsz'");
-  if (imgsz->type == json::Value::Type::Array) {
-    if (imgsz->array.empty()) bad("empty imgsz");
-    md.preprocess.imgsz = static_cast<int>(number(imgsz->array[0], "imgsz"));
-  } else {
-    md.preprocess.imgsz = static_cast<int>(number(*imgsz, "imgsz"));
-  }
-  if (const json::Value* m = root.find("model"); m && m->type == json::Value::Type::String) md.model = m->string;
-  if (const json::Value* pp = root.find("preprocess"); pp && pp->is_object()) {
+  md.preprocess.imgsz = image_side(*imgsz);
+  if (const json::Value* s = root.find("stride")) integer(*s, "stride", 1, kMaxImgsz);
+  if (const json::Value* m = root.find("model")) md.model = text(*m, "model");
+  if (const json::Value* pp = root.find("preprocess")) {
+    if (!pp->is_object()) bad("preprocess must be an object");
     PreprocessConfig& c = md.preprocess;
     if (const json::Value* v = pp->find("crop")) {
-      if (v->string == "center") c.crop = Crop::Center;
-      else if (v->string == "stretch") c.crop = Crop::Stretch;
-      else if (v->string == "letterbox") c.crop = Crop::Letterbox;
-      else bad("unknown crop '" + v->string + "'");
+      const std::string& crop = text(*v, "crop");
+      if (crop == "center") c.crop = Crop::Center;
+      else if (crop == "stretch") c.crop = Crop::Stretch;
+      else if (crop == "letterbox") c.crop = Crop::Letterbox;
+      else bad("unknown crop '" + crop.substr(0, 40) + "'");
     }
     three(pp->find("mean"), "mean", c.mean);
     three(pp->find("std"), "std", c.std);
-    if (const json::Value* v = pp->find("scale")) c.scale = static_cast<float>(number(*v, "scale"));
-    if (const json::Value* v = pp->find("pad_value")) c.pad_value = static_cast<int>(number(*v, "pad_value"));
+    if (const json::Value* v = pp->find("scale")) c.scale = real(*v, "scale");
+    if (const json::Value* v = pp->find("pad_value")) c.pad_value = integer(*v, "pad_value", 0, 255);
     if (const json::Value* v = pp->find("channel_order")) {
-      if (v->string == "RGB") c.channel_order = ChannelOrder::RGB;
-      else if (v->string == "BGR") c.channel_order = ChannelOrder::BGR;
-      else bad("unknown channel_order '" + v->string + "'");
+      const std::string& order = text(*v, "channel_order");
+      if (order == "RGB") c.channel_order = ChannelOrder::RGB;
+      else if (order == "BGR") c.channel_order = ChannelOrder::BGR;
+      else bad("unknown channel_order '" + order.substr(0, 40) + "'");
     }
   }
   try {
