@@ -59,3 +59,30 @@ def require(extra: str, feature: str, modules: Sequence[str] | None = None, hint
         more = f"; {hint}" if hint else ""
         raise ExtraMissingError(f"{feature} needs the [{extra}] extra ({', '.join(missing)} not installed): "
                                 f"{install_hint(extra)}{more}")
+
+
+#: module -> the distributions that may provide it (first installed one wins)
+VERSION_OF: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",), "onnx": ("onnx",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "openvino": ("openvino",), "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+    "numpy": ("numpy",), "PIL": ("pillow",), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    "cuda-python": ("cuda-python", "cuda-bindings"), "pycuda": ("pycuda",),
+}
+
+
+def installed_version(module: str) -> str | None:
+    """``module``'s version from the installed package metadata (it is not imported: torch and onnx stay out of
+    ``sys.modules``); "installed" for a module without metadata (e.g. JetPack's apt-installed tensorrt); None when
+    absent. tensorrt-stubs' bare folder does not count as TensorRT."""
+    from importlib import metadata
+
+    for d in VERSION_OF.get(module, (module,)):
+        try:
+            return metadata.version(d)
+        except metadata.PackageNotFoundError:
+            continue
+    if module == "tensorrt":
+        from yolocls.runtime.tensorrt_python import tensorrt_available
+
+        return "installed" if tensorrt_available() else None
+    return "installed" if has_module(module) else None

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from yolocls._extras import EXTRAS, has_module, missing_modules, require
+from yolocls._extras import EXTRAS, VERSION_OF, installed_version, missing_modules, require
 from yolocls.cli._common import fail, print_json, user_errors
 
 
@@ -50,32 +50,6 @@ def _file_info(path: Path, imgsz: int | None) -> dict[str, Any]:
     raise fail(f"unknown model file type {suffix!r} for {path}: expected .pt, .onnx or .engine")
 
 
-#: module -> the distributions that may provide it (first installed one wins)
-_VERSION_OF: dict[str, tuple[str, ...]] = {
-    "torch": ("torch",), "onnx": ("onnx",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
-    "openvino": ("openvino",), "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
-    "numpy": ("numpy",), "PIL": ("pillow",), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
-    "cuda-python": ("cuda-python", "cuda-bindings"), "pycuda": ("pycuda",),
-}
-
-
-def _installed_version(module: str, dists: tuple[str, ...]) -> str | None:
-    """The version of the first installed distribution of ``dists``; "installed" for a module without one (e.g.
-    JetPack's apt-installed tensorrt); None when absent. tensorrt-stubs' bare folder does not count."""
-    from importlib import metadata
-
-    for d in dists:
-        try:
-            return metadata.version(d)
-        except metadata.PackageNotFoundError:
-            continue
-    if module == "tensorrt":
-        from yolocls.runtime.tensorrt_python import tensorrt_available
-
-        return "installed" if tensorrt_available() else None
-    return "installed" if has_module(module) else None
-
-
 def _build_info() -> dict[str, Any]:
     import platform
 
@@ -85,8 +59,8 @@ def _build_info() -> dict[str, Any]:
                            "machine": platform.machine(), "extension": _native.available()}
     if _native.available():
         out["extension_build"] = _native.build_info()
-    for mod, dists in _VERSION_OF.items():  # versions from the installed metadata: torch and onnx stay unimported
-        out[mod] = _installed_version(mod, dists)
+    for mod in VERSION_OF:  # versions from the installed metadata: torch and onnx stay unimported
+        out[mod] = installed_version(mod)
     out["extras"] = ", ".join(f"{e} {'yes' if not missing_modules(e) else 'no'}" for e in EXTRAS)
     try:
         from yolocls.runtime import available_backends

@@ -19,12 +19,14 @@ import datetime as _dt
 import json
 import os
 import platform
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from yolocls._extras import installed_version
 from yolocls.errors import InputError
 
 SCHEMA = "yolocls.benchmark/1"
@@ -84,31 +86,24 @@ def _memory_gib() -> float | None:
     return None
 
 
-def _version_of(module: str) -> str | None:
-    try:
-        m = __import__(module)
-    except Exception:  # noqa: BLE001 - an absent optional library is reported as None
-        return None
-    v = getattr(m, "__version__", None)
-    if v is None and module == "openvino":
-        try:
-            from openvino import get_version
-
-            v = get_version()
-        except Exception:  # noqa: BLE001
-            v = None
-    return str(v) if v is not None else None  # e.g. tensorrt-stubs: importable, but no TensorRT
-
-
 def _gpus() -> list[str]:
+    """GPU names: torch's when the torch rows already imported it, else the CUDA binding's (device 0)."""
     try:
-        import torch
+        if "torch" in sys.modules:
+            import torch
 
-        if torch.cuda.is_available():
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 - a broken CUDA install means "no GPU" for the report
-        pass
-    return []
+            if torch.cuda.is_available():
+                return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            return []
+        from yolocls.runtime.tensorrt_python import select_cuda_api
+
+        cuda = select_cuda_api()
+        try:
+            return [cuda.device_facts()[0]]
+        finally:
+            cuda.close()
+    except Exception:  # noqa: BLE001 - a broken or absent CUDA install means "no GPU" for the report
+        return []
 
 
 def machine_info() -> dict[str, Any]:
@@ -141,8 +136,8 @@ def machine_info() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "versions": {"yolocls": __version__,
-                     **{m: _version_of(m) for m in ("numpy", "torch", "onnxruntime", "openvino", "cv2",
-                                                    "tensorrt")}},
+                     **{m: installed_version(m) for m in ("numpy", "torch", "onnxruntime", "openvino", "cv2",
+                                                          "tensorrt")}},
         "extension": ext,
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from yolocls._extras import has_module, require
 from yolocls.engine.bench_report import NOT_AVAILABLE, images_per_second, latency_stats, new_report
 from yolocls.errors import InputError, YoloclsError
 
@@ -120,6 +121,10 @@ def parse_batches(text: str) -> tuple[int, ...]:
 
 def resolve_models(models: Sequence[str]) -> list[str]:
     """Expand ``all`` (every zoo model except test-only ones) and comma lists; unknown names raise."""
+    if not any(str(m).strip(", ") for m in models):
+        return []
+    require("train", "benchmarking zoo models (they are built in PyTorch)", ("torch",),
+            hint="`yolocls benchmark --weights M.onnx` measures an exported model without it")
     from yolocls.models import get_entry, list_models
 
     out: list[str] = []
@@ -216,6 +221,8 @@ def file_source(path: str | os.PathLike[str], imgsz: int = 224) -> ModelSource:
         raise FileNotFoundError(2, "No such file", str(path))
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
+        require("train", "benchmarking a PyTorch checkpoint", ("torch",),
+                hint="export it to ONNX elsewhere and benchmark the .onnx")
         from yolocls.models import load_model
 
         module = load_model(str(path), device="cpu").float().eval()
@@ -223,11 +230,13 @@ def file_source(path: str | os.PathLike[str], imgsz: int = 224) -> ModelSource:
                           module=module)
         return _with_cost(src, imgsz)
     if suffix == ".onnx":
-        import onnx
+        params_m = None  # the parameter count is a column of the report only: counted where onnx is installed
+        if has_module("onnx"):
+            import onnx
 
-        proto = onnx.load(str(path), load_external_data=False)
-        params = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
-        return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params / 1e6)
+            proto = onnx.load(str(path), load_external_data=False)
+            params_m = sum(int(np.prod(t.dims)) for t in proto.graph.initializer) / 1e6
+        return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params_m)
     raise InputError(f"--weights must be a .pt checkpoint or an .onnx export, got {path.name!r}")
 
 
@@ -237,6 +246,8 @@ def onnx_for(src: ModelSource, imgsz: int, cache: Path) -> Path:
     if src.onnx_path is not None:
         return src.onnx_path
     from yolocls import __version__
+
+    require("export", f"benchmarking {src.name} on an ONNX backend (it is exported first)", ("onnx", "onnxsim"))
     from yolocls.export.onnx import export_onnx
 
     key = hashlib.sha256(f"{src.digest}|{imgsz}|opset17|dynamic|{__version__}".encode()).hexdigest()[:16]
@@ -263,9 +274,13 @@ def engine_for(onnx_path: Path, max_batch: int, cache: Path) -> Path:
     except ImportError:
         pass
     try:
-        import torch
+        from yolocls.runtime.tensorrt_python import select_cuda_api
 
-        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else gpu
+        cuda = select_cuda_api()
+        try:
+            gpu = cuda.device_facts()[0]
+        finally:
+            cuda.close()
     except Exception:  # noqa: BLE001 - only part of a cache key
         pass
     key = hashlib.sha256(f"{onnx_path.name}|{max_batch}|{trt_ver}|{gpu}|fp16".encode()).hexdigest()[:16]
@@ -297,25 +312,41 @@ def skip_reason(backend: str, device: str = "cpu", src: ModelSource | None = Non
             why = getattr(_native, "_IMPORT_ERROR", None)
             return (f"{NOT_AVAILABLE} (the compiled extension with OpenVINO is not importable"
                     f"{': ' + str(why) if why else ''})")
-        return f"{NOT_AVAILABLE} (pip install {backend})"
+        if backend == "torch":
+            return f"{NOT_AVAILABLE} (the PyTorch baseline needs the [train] extra: pip install 'yolocls[train]')"
+        return f"{NOT_AVAILABLE} (pip install 'yolocls[{backend}]')"
     if backend == "openvino" and not _is_cpu(device):
         return "runs on the CPU only; benchmark it with --device cpu"
-    if backend == "tensorrt" or not _is_cpu(device):
-        try:
-            import torch
+    if backend == "tensorrt":
+        why = _no_gpu_reason()
+        if why is not None:
+            return f"{NOT_AVAILABLE} ({why})"
+    if backend == "torch" and not _is_cpu(device):
+        import torch
 
-            has_gpu = torch.cuda.is_available()
-        except Exception:  # noqa: BLE001
-            has_gpu = False
-        if backend == "tensorrt" and not has_gpu:
-            return f"{NOT_AVAILABLE} (no NVIDIA GPU)"
-        if backend != "tensorrt" and not has_gpu:
+        if not torch.cuda.is_available():
             return f"device {device!r} is not available here (no CUDA GPU); use --device cpu"
     if backend == "onnxruntime" and not _is_cpu(device):
         import onnxruntime as ort
 
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             return "the GPU needs onnxruntime-gpu (CUDAExecutionProvider); pip install onnxruntime-gpu"
+    return None
+
+
+def _no_gpu_reason() -> str | None:
+    """Why TensorRT cannot reach a GPU here (None when it can): the extension's CUDA, else a CUDA binding."""
+    from yolocls.runtime.tensorrt_backend import native_tensorrt
+
+    ext = native_tensorrt()
+    if ext is not None:
+        return None if int(ext.build_info().get("cuda_devices") or 0) > 0 else "no NVIDIA GPU"
+    from yolocls.runtime.tensorrt_python import select_cuda_api
+
+    try:
+        select_cuda_api().close()
+    except YoloclsError as e:
+        return str(e)
     return None
 
 
