@@ -301,7 +301,7 @@ def skip_reason(backend: str, device: str = "cpu", src: ModelSource | None = Non
     from yolocls.runtime import available_backends
 
     avail = available_backends()
-    if backend == "torch" and src is not None and src.module is None:
+    if backend == "torch" and backend in avail and src is not None and src.module is None:
         return "needs a .pt checkpoint or a zoo model (the source is an ONNX file)"
     if backend not in avail:
         if backend == "tensorrt":
