@@ -32,8 +32,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "tensorrt": (".engine", ".plan"),
 }
 _HOW_TO_GET = {
-    "torch": "pip install torch",
-    "onnxruntime": "pip install onnxruntime (onnxruntime-gpu for CUDA)",
+    "torch": "pip install 'yolocls[train]'",
+    "onnxruntime": "pip install 'yolocls[onnxruntime]' (onnxruntime-gpu for CUDA)",
     "openvino": "pip install 'yolocls[openvino]' (the extension's OpenVINO module needs that exact OpenVINO release)",
     "tensorrt": "install TensorRT on a machine with an NVIDIA GPU, or use the C++ runtime built with TensorRT",
 }
