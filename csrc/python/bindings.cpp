@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -239,6 +240,19 @@ void register_wheel_library_dirs() {
   }
 }
 
+// Raise `type` with `what` as its message. Messages may carry bytes from hostile files (an op name in an OpenVINO
+// error): invalid UTF-8 is replaced, never turned into a UnicodeDecodeError instead of the error itself.
+void set_error_lossy(const py::handle& type, const char* what) {
+  PyObject* msg = PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "replace");
+  if (msg == nullptr) {
+    PyErr_Clear();
+    PyErr_SetString(type.ptr(), "(unprintable error message)");
+    return;
+  }
+  PyErr_SetObject(type.ptr(), msg);
+  Py_DECREF(msg);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -252,16 +266,16 @@ PYBIND11_MODULE(_C, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      py::set_error(error, e.what());
+      set_error_lossy(error, e.what());
     }
   });
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const InvalidArgument& e) {
-      py::set_error(invalid, e.what());
+      set_error_lossy(invalid, e.what());
     } catch (const Unavailable& e) {
-      py::set_error(unavailable, e.what());
+      set_error_lossy(unavailable, e.what());
     }
   });
 
