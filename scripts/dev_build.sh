@@ -9,7 +9,7 @@ exec 9>"${TMPDIR:-/tmp}/yolocls-dev-build.lock"
 flock 9
 OV_DIR="$(python3 -c 'import openvino.utils; print(openvino.utils.get_cmake_path())' 2>/dev/null || true)"
 PB_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')"
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$ROOT" -B "$BUILD" --preset "${YOLOCLS_PRESET:-default}" \
   -DYOLOCLS_BUILD_PYTHON=ON -DYOLOCLS_PYTHON_OUTPUT_DIR="$ROOT/yolocls" \
   -DPython_EXECUTABLE="$(command -v python3)" -Dpybind11_DIR="$PB_DIR" ${OV_DIR:+-DOpenVINO_DIR="$OV_DIR"} "$@" >/dev/null
-cmake --build "$BUILD" --parallel "${JOBS:-2}"
+(cd "$ROOT" && cmake --build "$BUILD" --parallel "${JOBS:-2}")

@@ -81,20 +81,73 @@ def _build_example(prefix: Path, build: Path, *options: str) -> tuple[Path, str]
     return exe, configure
 
 
+def _openvino_libs() -> Path:
+    import openvino
+
+    return Path(openvino.__file__).parent / "libs"
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Install prefix of the runtime (built once per test module)."""
+    """Install prefix of the runtime (built once per test module), MOVED after `cmake --install`: every test below
+    builds and runs against the relocated copy, so the package must not remember where it was installed."""
     import openvino.utils
 
     root = tmp_path_factory.mktemp("cpp_package")
     prefix, build = root / "prefix", root / "build"
-    # CUDA off: this test is about packaging (the CUDA kernel compiles in the Python build).
-    _run(["cmake", "-S", str(ROOT), "-B", str(build), *GEN, "-DCMAKE_BUILD_TYPE=Release",
-          "-DYOLOCLS_WITH_CUDA=OFF", f"-DOpenVINO_DIR={openvino.utils.get_cmake_path()}",
-          f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+    # The `cpu` preset: this test is about packaging (the CUDA kernel compiles in the Python build).
+    _run(["cmake", "-S", str(ROOT), "-B", str(build), "--preset", "cpu", *GEN,
+          f"-DOpenVINO_DIR={openvino.utils.get_cmake_path()}", f"-DCMAKE_INSTALL_PREFIX={prefix}"], cwd=ROOT)
     _run(["cmake", "--build", str(build), "--parallel", JOBS])
     _run(["cmake", "--install", str(build)])
-    return prefix
+    moved = root / "moved" / "elsewhere"
+    moved.parent.mkdir()
+    shutil.move(str(prefix), str(moved))
+    shutil.rmtree(build)  # nothing may lead back to the build tree either
+    return moved
+
+
+@pytest.fixture(autouse=True)
+def _openvino_on_library_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C++ user's set-up: OpenVINO's lib folder on LD_LIBRARY_PATH (what OpenVINO's setupvars.sh does)."""
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(_openvino_libs()))
+
+
+def test_installed_package_is_relocatable(installed: Path) -> None:
+    """No absolute path into the install prefix, the build tree or a virtualenv; the engine is not linked."""
+    lib = installed / "lib"
+    runtime = next(lib.glob("libyolocls_runtime.so.*.*"))
+    module = lib / "libyolocls_openvino.so"
+    assert module.is_file(), sorted(p.name for p in lib.iterdir())
+
+    def dynamic(path: Path) -> str:
+        return _run(["readelf", "-d", str(path)])
+
+    rt = dynamic(runtime)
+    assert "openvino" not in rt and "nvinfer" not in rt and "cudart" not in rt, rt
+    assert re.search(r"RUNPATH.*\[\$ORIGIN\]", rt), rt
+    mod = dynamic(module)
+    assert "libopenvino.so" in mod, mod
+    runpath = re.search(r"RUNPATH.*\[(.*)\]", mod)
+    assert runpath and all(entry.startswith("$ORIGIN") for entry in runpath.group(1).split(":")), mod
+    for cfg in (lib / "cmake" / "yolocls").iterdir():
+        text = cfg.read_text()
+        assert "site-packages" not in text and str(installed.parents[1]) not in text, cfg.name
+    # find_package works from the moved prefix (the example fixture builds against it) and the example runs there.
+
+
+def test_missing_engine_library_is_one_clear_error(installed: Path, example: tuple[Path, str],
+                                                   model: tuple[Path, ModelMetadata], tmp_path: Path,
+                                                   fixture_images: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without OpenVINO on the library path the example still starts; the OpenVINO backend says what is missing."""
+    from PIL import Image
+
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    ppm = tmp_path / "img.ppm"
+    Image.open(fixture_images[0]).convert("RGB").save(ppm)
+    p = subprocess.run([str(example[0]), str(model[0]), str(ppm)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "the OpenVINO backend needs libopenvino.so." in p.stderr and "LD_LIBRARY_PATH" in p.stderr, p.stderr
 
 
 @pytest.fixture(scope="module")
