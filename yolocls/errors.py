@@ -43,6 +43,17 @@ class MetadataError(YoloclsError):
     """Missing or malformed yolocls metadata in an exported model or sidecar."""
 
 
+class FileWriteError(YoloclsError, OSError):
+    """A file or folder the OS would not write (disk full, read-only, name too long, parent is a file, no permission).
+
+    ``str(err)`` is one line naming the path the user gave and the fix; ``errno``/``filename`` are set as for
+    ``OSError``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
 class ExportError(YoloclsError):
     """An export that could not be produced."""
 

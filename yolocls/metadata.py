@@ -26,6 +26,7 @@ MAX_NAME_CHARS = 1024  # characters of one class name
 MAX_BATCH = 65_536  # static batch size
 MAX_METADATA_BYTES = 16 * 2**20  # the metadata JSON text
 MAX_JSON_DEPTH = 64  # nesting of JSON arrays/objects (the C++ reader has the same limit)
+_FLOAT32_MAX = 3.4e38
 
 
 def _version() -> str:
@@ -178,8 +179,9 @@ def _integer(d: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int
 
 
 def _number(field_: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _bad(field_, v, "a finite number")
+    """A finite number within float32's range (the runtimes compute in float32)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and abs(v) <= _FLOAT32_MAX):
+        raise _bad(field_, v, "a finite number within float32's range")
     return float(v)
 
 

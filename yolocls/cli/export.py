@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from yolocls.cli._common import user_errors
+from yolocls.cli._common import sigterm_as_interrupt, user_errors
 
 
 def _load_weights(weights: str) -> tuple[Any, Path]:
@@ -80,6 +80,7 @@ def export(
                                                          "build on the current GPU.")] = "cpu",
 ) -> None:
     """Export a classifier to ONNX (with metadata, verified against PyTorch), a TensorRT engine, a Triton repository."""
+    sigterm_as_interrupt()  # a kill mid-write removes the temp file and exits with one line, as Ctrl-C does
     from yolocls._extras import require
     from yolocls.errors import InputError
 

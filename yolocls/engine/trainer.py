@@ -330,8 +330,15 @@ class Trainer:
                                  "lower --nproc_per_node")
             device = torch.device(f"cuda:{local_rank}")
         info = D.init_distributed(device)
+        self._new_run_dir: Path | None = None
         try:
             return self._train(cfg, device, info, resume_ckpt)
+        except BaseException:
+            if self._new_run_dir is not None:  # a fresh run that failed before writing anything leaves no exp2/
+                from yolocls.utils.files import remove_if_empty
+
+                remove_if_empty(self._new_run_dir)
+            raise
         finally:
             D.cleanup_distributed()
 
@@ -340,7 +347,7 @@ class Trainer:
         from yolocls.data.dataset import ImageFolderDataset, find_split, resolve_dataset, scan_image_folder
         from yolocls.data.loader import build_dataloader
         from yolocls.engine.validator import validate
-        from yolocls.utils.files import increment_path
+        from yolocls.utils.files import increment_path, make_run_dir, remove_stale_temps
 
         main = info.is_main
         seed_everything(cfg.seed + info.rank)
@@ -367,7 +374,13 @@ class Trainer:
         wdir = save_dir / "weights"
         last, best = wdir / "last.pt", wdir / "best.pt"
         if main:
-            wdir.mkdir(parents=True, exist_ok=True)
+            if resume_ckpt is None and not save_dir.exists():
+                self._new_run_dir = save_dir
+            make_run_dir(wdir)
+            for run in save_dir.parent.iterdir():  # temp files that killed runs left beside their outputs
+                if run.is_dir():
+                    remove_stale_temps(run)
+                    remove_stale_temps(run / "weights")
 
         world = info.world_size
         if cfg.batch_size % world:

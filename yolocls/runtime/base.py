@@ -78,14 +78,18 @@ class Backend(ABC):
     def _load_images(self, images: Any) -> tuple[list[np.ndarray], bool]:
         from yolocls.data.io import imread
 
+        if isinstance(images, memoryview):  # a buffer of one HxWx3 image or an NxHxWx3 batch, as _C takes it
+            images = np.asarray(images)
+            if images.ndim == 4:
+                images = list(images)
         if isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim == 3):
             images = [images]
         out = []
         for im in images:
             if isinstance(im, (str, Path)):
                 out.append(imread(im))  # BGR
-            elif isinstance(im, np.ndarray):
-                out.append(im)
+            elif isinstance(im, (np.ndarray, memoryview)):
+                out.append(np.asarray(im))
             else:
                 raise InputError(f"expected a uint8 HxWx3 array or an image path, got {type(im).__name__}")
         if not out:
@@ -116,6 +120,10 @@ class Backend(ABC):
         t3 = time.perf_counter()
         self.timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
         return result
+
+    def _closed_error(self) -> InputError:
+        """The error every backend raises when used after :meth:`close`."""
+        return InputError(f"{self.path.name}: this backend was closed; open the model again with runtime.load")
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends free everything on garbage collection
         """Release the backend's resources (sessions, engines, device memory)."""

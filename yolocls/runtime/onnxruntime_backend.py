@@ -11,7 +11,7 @@ import numpy as np
 from yolocls.errors import BackendUnavailableError, InputError, MetadataError
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime.base import Backend
-from yolocls.runtime.onnx_meta import check_interface, metadata_from_props
+from yolocls.runtime.onnx_meta import check_interface, metadata_from_props, read_onnx_info
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
@@ -50,6 +50,17 @@ class OnnxRuntimeBackend(Backend):
         if missing:
             raise BackendUnavailableError(f"ONNX Runtime provider(s) {', '.join(missing)} not available here "
                                           f"(have {', '.join(ort.get_available_providers())})")
+        # our own reader first: garbage, truncation and metadata that contradicts the graph get one clear message
+        # before ONNX Runtime parses the file (its custom_metadata_map also raises UnicodeDecodeError on bad UTF-8)
+        info = read_onnx_info(path)
+        if len(info.inputs) != 1:
+            raise InputError(f"{path.name} has {len(info.inputs)} inputs; a classifier has one image input")
+        inp = info.inputs[0]
+        if metadata is None:
+            metadata = metadata_from_props(info.props, path, input_shape=inp.shape)
+        out0 = info.outputs[0] if info.outputs else None
+        check_interface(path.name, metadata, inp.shape, out0.shape if out0 is not None and out0.dims is not None
+                        else None, inp.dtype)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:
@@ -65,12 +76,9 @@ class OnnxRuntimeBackend(Backend):
             raise InputError(f"{path.name} has {len(inputs)} inputs; a classifier has one image input")
         self._input = inputs[0]
         self._output_name = self.session.get_outputs()[0].name
-        if metadata is None:
-            props = dict(self.session.get_modelmeta().custom_metadata_map)
-            metadata = metadata_from_props(props, path, input_shape=self._input.shape)
         out_shape = self.session.get_outputs()[0].shape
-        check_interface(path.name, metadata, list(self._input.shape),
-                        list(out_shape) if out_shape is not None else None, _ort_dtype(self._input.type))
+        check_interface(path.name, metadata, list(self._input.shape),  # [] = rank unknown: checked at run time
+                        list(out_shape) if out_shape else None, _ort_dtype(self._input.type))
         super().__init__(path, metadata)
         shape = self._input.shape
         self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
@@ -104,7 +112,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.session is None:
-            raise InputError(f"{self.path.name}: this backend was closed; open the model again with runtime.load")
+            raise self._closed_error()
         try:
             out = np.asarray(self.session.run([self._output_name], {self._input.name: x})[0])
         except Exception as e:  # noqa: BLE001 - ORT's Fail/InvalidArgument/RuntimeException for a bad graph

@@ -71,6 +71,8 @@ class TorchBackend(Backend):
         """Logits ``[N, C]`` float32 for a preprocessed ``[N, 3, S, S]`` float batch."""
         import torch
 
+        if self.model is None:
+            raise self._closed_error()
         batch = np.asarray(batch)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise InputError(f"expected a [N, 3, H, W] batch, got shape {list(batch.shape)}")
