@@ -221,6 +221,22 @@ struct PyRuntime {
 
 const std::vector<double> kMean{0.485, 0.456, 0.406}, kStd{0.229, 0.224, 0.225};
 
+py::dict metadata_dict(const ModelMetadata& md) {
+  const PreprocessConfig& c = md.preprocess;
+  static const char* crops[] = {"center", "stretch", "letterbox"};
+  py::dict d;
+  d["names"] = md.names;
+  d["model"] = md.model;
+  d["imgsz"] = c.imgsz;
+  d["crop"] = crops[static_cast<int>(c.crop)];
+  d["mean"] = std::vector<float>(c.mean, c.mean + 3);
+  d["std"] = std::vector<float>(c.std, c.std + 3);
+  d["scale"] = c.scale;
+  d["pad_value"] = c.pad_value;
+  d["channel_order"] = c.channel_order == ChannelOrder::RGB ? "RGB" : "BGR";
+  return d;
+}
+
 // Engine libraries that pip wheels carry, located without importing their packages: the openvino wheel's libs/
 // (which the module's RUNPATH $ORIGIN/../openvino/libs reaches from a wheel install but not from an editable one) and
 // NVIDIA's tensorrt_libs. So `from yolocls import _C` works alone, in any order and install mode.
@@ -394,22 +410,20 @@ PYBIND11_MODULE(_C, m) {
       "image reads, runs the kernel into the device buffer at dst_ptr (N*3*imgsz*imgsz float32/float16) on\n"
       "`stream` and synchronises it. Raises _C.Unavailable without CUDA/GPU.");
 
-  m.def("parse_metadata", [](const std::string& text) {
-    const ModelMetadata md = parse_metadata(text);
-    const PreprocessConfig& c = md.preprocess;
-    static const char* crops[] = {"center", "stretch", "letterbox"};
-    py::dict d;
-    d["names"] = md.names;
-    d["model"] = md.model;
-    d["imgsz"] = c.imgsz;
-    d["crop"] = crops[static_cast<int>(c.crop)];
-    d["mean"] = std::vector<float>(c.mean, c.mean + 3);
-    d["std"] = std::vector<float>(c.std, c.std + 3);
-    d["scale"] = c.scale;
-    d["pad_value"] = c.pad_value;
-    d["channel_order"] = c.channel_order == ChannelOrder::RGB ? "RGB" : "BGR";
-    return d;
-  }, py::arg("json"), "The C++ reader of the yolocls metadata JSON (what C++ apps see); raises RuntimeError.");
+  m.def("parse_metadata", [](const std::string& text) { return metadata_dict(parse_metadata(text)); },
+        py::arg("json"), "The C++ reader of the yolocls metadata JSON (what C++ apps see); raises RuntimeError.");
+
+  m.def("read_metadata", [](const std::string& path) {
+    ModelMetadata md;
+    {
+      py::gil_scoped_release release;
+      md = read_metadata(path);
+    }
+    return metadata_dict(md);
+  }, py::arg("path"),
+     "The C++ runtime's metadata of a model file (the .onnx's metadata_props, read without an ONNX library, or "
+     "<path>.json); raises RuntimeError.");
+
 
   m.def("softmax", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits) {
     if (logits.ndim() != 2 || logits.shape(1) < 1) throw InvalidArgument("logits must be [N, C] with C >= 1");
