@@ -121,9 +121,30 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
         print_json(data)
         return
     table = Table(title="yolocls build", show_header=False)
+    build = data.get("extension_build") or {}
     for k, v in data.items():
+        if k == "extension_build":
+            for key, title in (("cuda", "CUDA kernel"), ("openvino", "OpenVINO module"),
+                               ("tensorrt", "TensorRT module")):
+                table.add_row(title, _component_row(build, key))
+            table.add_row("modules folder", str(build.get("plugin_dir", "")))
+            continue
         table.add_row(k, str(v) if v is not None else "not installed")
     console.print(table)
+
+
+def _component_row(build: dict[str, Any], key: str) -> str:
+    """'loads (version)', 'built, does not load here: why', or 'not built' for one component of the extension."""
+    if key == "cuda":
+        if not build.get("cuda"):
+            return "not built"
+        return f"built (CUDA {build.get('cuda_version')}), {build.get('cuda_devices', 0)} GPU(s) visible"
+    version, error = build.get(f"{key}_version"), build.get(f"{key}_error")
+    if version:
+        return f"loads ({version})"
+    if build.get(key):
+        return f"built, does not load here: {error}"
+    return "not built"
 
 
 def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool) -> None:
