@@ -41,7 +41,13 @@ from yolocls.runtime.sidecar import (
     sidecar_path,
     write_sidecar,
 )
-from yolocls.runtime.tensorrt_python import tensorrt_available, trt_version_tuple
+from yolocls.runtime.tensorrt_python import (
+    RunnerSettings,
+    check_linear_io,
+    runner_settings,
+    tensorrt_available,
+    trt_version_tuple,
+)
 
 # Not pytest.importorskip("tensorrt"): tensorrt-stubs (dev extra) leaves a `tensorrt` namespace folder that imports.
 HAS_TRT = tensorrt_available()
@@ -109,6 +115,26 @@ def test_profile_static_batch() -> None:
 def test_profile_rejects_bad_ranges(lo: int, opt: int | None, hi: int | None) -> None:
     with pytest.raises(InputError, match="batch"):
         resolve_profile((None, 3, 32, 32), lo, opt, hi)
+
+
+def test_profile_dla_is_one_fixed_batch() -> None:
+    """DLA needs min = opt = max: a dynamic ONNX gets (B, B, B) from the one batch size the flags name."""
+    dyn = (None, 3, 32, 32)
+    assert resolve_profile(dyn, dla=True) == BatchProfile(1, 1, 1)
+    assert resolve_profile(dyn, opt_batch=4, dla=True) == BatchProfile(4, 4, 4)
+    assert resolve_profile(dyn, max_batch=8, dla=True) == BatchProfile(8, 8, 8)
+    assert resolve_profile(dyn, min_batch=2, dla=True) == BatchProfile(2, 2, 2)
+    assert resolve_profile(dyn, 4, 4, 4, dla=True) == BatchProfile(4, 4, 4)
+    assert resolve_profile((2, 3, 32, 32), dla=True) == BatchProfile(2, 2, 2)  # a static ONNX is static anyway
+    # without DLA the same flags keep their range meaning
+    assert resolve_profile(dyn, max_batch=8) == BatchProfile(1, 1, 8)
+
+
+@pytest.mark.parametrize("lo,opt,hi", [(1, None, 8), (1, 4, None), (None, 2, 8), (2, 2, 4)])
+def test_profile_dla_refuses_a_range(lo: int | None, opt: int | None, hi: int | None) -> None:
+    with pytest.raises(InputError, match=r"DLA engines run one fixed batch size \(TensorRT needs min = opt = max "
+                                         r"on DLA\) but --.* asks a range; pass one size \(e\.g\. --opt-batch \d+"):
+        resolve_profile((None, 3, 32, 32), lo, opt, hi, dla=True)
 
 
 def test_profile_rejects_dynamic_spatial_axes() -> None:
@@ -279,6 +305,55 @@ def test_sidecar_missing_garbage_incomplete_stale(tmp_path: Path) -> None:
     assert read_sidecar(engine, check_hash=False).names == NAMES
 
 
+def test_runner_settings_carry_the_dla_core(tmp_path: Path) -> None:
+    """The Python runner's settings come from the sidecar: a DLA engine's core (set before deserialising)."""
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"engine")
+    write_sidecar(engine, make_sidecar(engine))  # built with dla_core=0
+    assert runner_settings(read_sidecar(engine)) == RunnerSettings(dla_core=0)
+    onnx_meta = ModelMetadata(names=NAMES, preprocess=PreprocessConfig(imgsz=32), model="tiny")
+    gpu = build_sidecar(onnx_meta, engine_sha256="cd" * 32, onnx_sha256="ab" * 32, trt_version="10.3.0",
+                        gpu_name="Orin", compute_capability="8.7", route=select_precision_route("10.3.0", True),
+                        profile=BatchProfile(1, 1, 8), dynamic=True)
+    assert runner_settings(gpu) == RunnerSettings(dla_core=None)
+    dla1 = build_sidecar(onnx_meta, engine_sha256="cd" * 32, onnx_sha256="ab" * 32, trt_version="10.3.0",
+                         gpu_name="Orin", compute_capability="8.7", route=select_precision_route("10.3.0", True),
+                         profile=BatchProfile(4, 4, 4), dynamic=False, dla_core=1)
+    assert runner_settings(dla1).dla_core == 1
+
+
+@pytest.mark.parametrize("dla", [{"core": -1}, {"core": "0"}, {"core": True}, {"core": 0.5}, {}, 0, "dla0"])
+def test_runner_settings_refuse_a_malformed_dla(tmp_path: Path, dla: object) -> None:
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"engine")
+    meta = make_sidecar(engine)
+    meta.extra["dla"] = dla
+    with pytest.raises(MetadataError, match=r"'dla' must be null or \{\"core\": N, \.\.\.\}.*rebuild the engine"):
+        runner_settings(meta)
+
+
+def test_backend_refuses_a_malformed_dla_before_tensorrt(tmp_path: Path) -> None:
+    from yolocls.runtime.tensorrt_backend import TensorRTBackend
+
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"engine")
+    meta = make_sidecar(engine)
+    meta.extra["dla"] = {"core": "zero"}
+    write_sidecar(engine, meta)
+    with pytest.raises(MetadataError, match="'dla' must be null"):
+        TensorRTBackend(engine, impl="python")
+
+
+def test_non_linear_io_is_refused_naming_the_tensor() -> None:
+    check_linear_io("m.engine", "images", "input", "LINEAR")
+    check_linear_io("m.engine", "images", "input", "TensorFormat.LINEAR", "Row major linear FP32 format")
+    with pytest.raises(InputError, match=r"^engine m\.engine: input tensor 'images' has format HWC8 \(Eight channel "
+                                         r"format\), but yolocls only reads linear .*--inputIOFormats"):
+        check_linear_io("m.engine", "images", "input", "TensorFormat.HWC8", "Eight channel format")
+    with pytest.raises(InputError, match=r"output tensor 'output0' has format CHW4, but"):
+        check_linear_io("m.engine", "output0", "output", "CHW4")
+
+
 def test_backend_checks_sidecar_before_tensorrt(tmp_path: Path) -> None:
     from yolocls.runtime.tensorrt_backend import TensorRTBackend
 
@@ -391,6 +466,15 @@ def test_cli_contradictory_flags(tmp_path: Path, extra: list[str], match: str) -
     result = _cli(["build-engine", "--onnx", str(onnx), *extra])
     assert result.exit_code == 2
     assert match in _one_error_line(result)
+
+
+def test_cli_dla_with_a_batch_range(tmp_path: Path) -> None:
+    onnx = tiny_onnx(tmp_path / "m.onnx")  # dynamic batch
+    result = _cli(["build-engine", "--onnx", str(onnx), "--dla-core", "0", "--min-batch", "1", "--max-batch", "8"])
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert "DLA engines run one fixed batch size" in line and "--min-batch 1 --max-batch 8 asks a range" in line
+    assert not (tmp_path / "m.engine").exists()
 
 
 def test_cli_entry_point_subprocess(tmp_path: Path) -> None:

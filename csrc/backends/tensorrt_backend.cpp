@@ -2,7 +2,8 @@
 // (setTensorAddress / setInputShape / enqueueV3, TensorRT >= 8.5).
 //
 // One engine is shared; each InferSlot owns an execution context, a CUDA stream, device input/output bindings, pinned
-// host staging buffers and (optionally) one CUDA graph per batch size. Preprocessing writes into the slot's pinned
+// host staging buffers and (optionally) one CUDA graph per full input shape (tensorrt_graph_cache.hpp says when one is
+// captured and replayed), every one of them through an RAII owner so a throw midway through a constructor leaks nothing. Preprocessing writes into the slot's pinned
 // input buffer and run() uploads it with one DMA copy; the CUDA preprocessing kernel instead writes straight into the
 // device input binding (device_input_buffer(), enqueued on stream()); a caller that already has the batch in device
 // memory hands it over with copy_input(..., Memory::Device), a device-to-device copy on the slot's stream.
@@ -11,8 +12,11 @@
 //   * 8.5/8.6: Dims is Dims32 (int32 extents), getInferLibVersion() = major*1000 + minor*100 + patch;
 //   * 10.x/11.x: Dims is Dims64 (int64 extents), version from getInferLib{Major,Minor,Patch}Version();
 //   * nothing here uses APIs removed in 10.x (bindings, enqueueV2) or 11.x (weak-typing builder flags, calibrators).
-// The logger never aborts and keeps the last error, which becomes part of the thrown yolocls::Error.
+// The logger never aborts; the errors TensorRT logs during a backend call are captured per thread
+// (trt_detail::ErrorCapture) and become part of that call's yolocls::Error. Engines whose I/O tensors are not linear
+// are refused (trt_detail::check_linear_io).
 #include "backends/tensorrt_backend.hpp"
+#include "backends/tensorrt_graph_cache.hpp"
 
 #include <NvInferRuntime.h>
 #include <NvInferVersion.h>
@@ -24,11 +28,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -48,28 +52,23 @@ namespace {
 
 // ------------------------------------------------------------------------------------------------ logging, errors
 
+using trt_detail::ErrorCapture;
+
 class Logger final : public nvinfer1::ILogger {
  public:
   void log(Severity severity, const char* msg) noexcept override {
     if (severity > Severity::kWARNING) return;
     try {
-      std::lock_guard<std::mutex> lock(mutex_);
+      // Errors go to the calling thread's capture (the backend call that caused them), never to a shared string.
+      if (severity <= Severity::kERROR) ErrorCapture::record(msg);
+      std::lock_guard<std::mutex> lock(mutex_);  // one line at a time on stderr
       std::fprintf(stderr, "[TensorRT] %s: %s\n", severity <= Severity::kERROR ? "error" : "warning", msg);
-      if (severity <= Severity::kERROR) last_error_ = msg;
     } catch (...) {  // never let an exception cross into TensorRT
     }
   }
 
-  std::string take_last_error() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::string e = std::move(last_error_);
-    last_error_.clear();
-    return e;
-  }
-
  private:
   std::mutex mutex_;
-  std::string last_error_;
 };
 
 // TensorRT requires the logger to outlive every runtime/engine created with it: one for the process.
@@ -78,8 +77,9 @@ Logger& logger() {
   return *instance;
 }
 
+// Throws with the TensorRT error logged on this thread during the current call (see ErrorCapture), if any.
 [[noreturn]] void fail(const std::string& what) {
-  const std::string detail = logger().take_last_error();
+  const std::string detail = ErrorCapture::take();
   throw Error("TensorRT: " + what + (detail.empty() ? "" : " (" + detail + ")"));
 }
 
@@ -95,6 +95,46 @@ struct TrtDelete {
 };
 template <typename T>
 using TrtPtr = std::unique_ptr<T, TrtDelete<T>>;
+
+// Owner of one CUDA runtime handle (device or pinned allocation, stream, event, graph); released on destruction with
+// the device that was current when the owning slot made it (the slot sets it in its destructor). Move-only.
+template <typename Handle, cudaError_t (*Release)(Handle)>
+class CudaOwner {
+ public:
+  CudaOwner() = default;
+  CudaOwner(CudaOwner&& o) noexcept : h_(std::exchange(o.h_, Handle{})) {}
+  CudaOwner& operator=(CudaOwner&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, Handle{});
+    }
+    return *this;
+  }
+  CudaOwner(const CudaOwner&) = delete;
+  CudaOwner& operator=(const CudaOwner&) = delete;
+  ~CudaOwner() { reset(); }
+
+  Handle get() const { return h_; }
+  explicit operator bool() const { return h_ != Handle{}; }
+  // The address a cudaMalloc-style call writes the new handle to (releases the current one first).
+  Handle* out() {
+    reset();
+    return &h_;
+  }
+  void reset() noexcept {
+    if (h_ != Handle{}) Release(h_);  // errors here (a context already torn down) cannot be acted on
+    h_ = Handle{};
+  }
+
+ private:
+  Handle h_{};
+};
+
+using DeviceMemory = CudaOwner<void*, cudaFree>;
+using PinnedMemory = CudaOwner<void*, cudaFreeHost>;
+using Stream = CudaOwner<cudaStream_t, cudaStreamDestroy>;
+using Graph = CudaOwner<cudaGraph_t, cudaGraphDestroy>;
+using GraphExec = CudaOwner<cudaGraphExec_t, cudaGraphExecDestroy>;
 
 size_t dtype_size(nvinfer1::DataType t) {
   switch (t) {
@@ -133,13 +173,11 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
-nvinfer1::Dims make_dims(int n, int c, int h, int w) {
+nvinfer1::Dims make_dims(const trt_detail::TensorShape& shape) {
   nvinfer1::Dims d{};
-  d.nbDims = 4;
-  d.d[0] = n;
-  d.d[1] = c;
-  d.d[2] = h;
-  d.d[3] = w;
+  d.nbDims = static_cast<int32_t>(shape.size());
+  using Extent = std::remove_reference_t<decltype(d.d[0])>;  // int32_t before TensorRT 10, int64_t since
+  for (size_t i = 0; i < shape.size(); ++i) d.d[i] = static_cast<Extent>(shape[i]);
   return d;
 }
 
@@ -185,50 +223,46 @@ struct EngineIO {
 
 class TensorRTSlot final : public InferSlot {
  public:
+  // Every resource goes into an owner member as soon as it exists: a throw at any step destroys what was made so far
+  // (members in reverse order: the context before the memory it points at, the engine holder last).
   TensorRTSlot(std::shared_ptr<EngineHolder> holder, const EngineIO& io, int device, bool cuda_graph)
-      : holder_(std::move(holder)), io_(io), device_(device), use_graphs_(cuda_graph) {
+      : holder_(std::move(holder)), io_(io), device_(device), graphs_(cuda_graph) {
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-    context_.reset(holder_->engine->createExecutionContext());
-    if (!context_) fail("could not create an execution context (out of GPU memory?)");
-    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_cuda(cudaStreamCreateWithFlags(stream_.out(), cudaStreamNonBlocking), "cudaStreamCreate");
     in_bytes_ = static_cast<size_t>(io_.c) * io_.h * io_.w * dtype_size(io_.input_type);
     out_bytes_ = static_cast<size_t>(io_.num_classes) * dtype_size(io_.output_type);
     const size_t max_b = static_cast<size_t>(io_.max_batch);
-    check_cuda(cudaMalloc(&d_in_, in_bytes_ * max_b), "cudaMalloc");
-    check_cuda(cudaMalloc(&d_out_, out_bytes_ * max_b), "cudaMalloc");
-    check_cuda(cudaMallocHost(&h_in_, in_bytes_ * max_b), "cudaMallocHost");
-    check_cuda(cudaMallocHost(&h_out_, out_bytes_ * max_b), "cudaMallocHost");
+    check_cuda(cudaMalloc(d_in_.out(), in_bytes_ * max_b), "cudaMalloc");
+    check_cuda(cudaMalloc(d_out_.out(), out_bytes_ * max_b), "cudaMalloc");
+    check_cuda(cudaMallocHost(h_in_.out(), in_bytes_ * max_b), "cudaMallocHost");
+    check_cuda(cudaMallocHost(h_out_.out(), out_bytes_ * max_b), "cudaMallocHost");
     logits_.resize(static_cast<size_t>(io_.num_classes) * max_b);
+    context_.reset(holder_->engine->createExecutionContext());
+    if (!context_) fail("could not create an execution context (out of GPU memory?)");
     // The bindings never move, so their addresses are set once for the context's lifetime.
-    if (!context_->setTensorAddress(io_.input.c_str(), d_in_) || !context_->setTensorAddress(io_.output.c_str(), d_out_)) {
+    if (!context_->setTensorAddress(io_.input.c_str(), d_in_.get()) ||
+        !context_->setTensorAddress(io_.output.c_str(), d_out_.get())) {
       fail("setTensorAddress failed");
     }
   }
 
   ~TensorRTSlot() override {
-    cudaSetDevice(device_);
-    for (auto& g : graphs_) {
-      if (g.second) cudaGraphExecDestroy(g.second);
-    }
-    context_.reset();  // before the memory it points at
-    if (stream_) cudaStreamDestroy(stream_);
-    cudaFree(d_in_);
-    cudaFree(d_out_);
-    cudaFreeHost(h_in_);
-    cudaFreeHost(h_out_);
+    cudaSetDevice(device_);  // the owners below release on the slot's device
+    graphs_.clear();         // graphs before the context they were captured from
+    context_.reset();        // the context before the memory it points at
   }
 
   void* input_buffer(int batch) override {
     check_batch(batch);
     input_on_device_ = false;
-    return h_in_;
+    return h_in_.get();
   }
 
   void* device_input_buffer(int batch) override {
     check_batch(batch);
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     input_on_device_ = true;  // the caller fills d_in_ on stream_; run() skips the upload
-    return d_in_;
+    return d_in_.get();
   }
 
   void copy_input(const void* src, int batch, Memory src_memory) override {
@@ -236,45 +270,41 @@ class TensorRTSlot final : public InferSlot {
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     const size_t bytes = in_bytes_ * static_cast<size_t>(batch);
     if (src_memory == Memory::Device) {
-      check_cuda(cudaMemcpyAsync(d_in_, src, bytes, cudaMemcpyDeviceToDevice, stream_), "cudaMemcpyAsync");
+      check_cuda(cudaMemcpyAsync(d_in_.get(), src, bytes, cudaMemcpyDeviceToDevice, stream_.get()), "cudaMemcpyAsync");
       input_on_device_ = true;
     } else {
-      std::memcpy(h_in_, src, bytes);  // into pinned memory; run() uploads it with one DMA copy
+      std::memcpy(h_in_.get(), src, bytes);  // into pinned memory; run() uploads it with one DMA copy
       input_on_device_ = false;
     }
   }
 
   void run(int batch) override {
+    const ErrorCapture errors;  // this call's TensorRT errors, on this thread only
     check_batch(batch);
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     // A batch below the profile's minimum (a static-batch engine's last chunk) runs padded: the buffers hold
     // max_batch images, the extra rows are stale data and their outputs are not returned.
     const int run_batch = std::max(batch, io_.min_batch);
     if (!input_on_device_) {
-      check_cuda(cudaMemcpyAsync(d_in_, h_in_, in_bytes_ * batch, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+      check_cuda(cudaMemcpyAsync(d_in_.get(), h_in_.get(), in_bytes_ * batch, cudaMemcpyHostToDevice, stream_.get()),
+                 "cudaMemcpyAsync");
     }
     input_on_device_ = false;  // the next batch comes through input_buffer()/copy_input() again
-    if (run_batch != bound_batch_) {
-      if (!context_->setInputShape(io_.input.c_str(), make_dims(run_batch, io_.c, io_.h, io_.w))) {
-        fail("setInputShape(" + std::to_string(run_batch) + ") rejected: outside the engine's batch profile [" +
-             std::to_string(io_.min_batch) + ", " + std::to_string(io_.max_batch) + "]");
-      }
-      bound_batch_ = run_batch;
-    }
-    enqueue(run_batch);
-    check_cuda(cudaMemcpyAsync(h_out_, d_out_, out_bytes_ * batch, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
-    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    enqueue({run_batch, io_.c, io_.h, io_.w});
+    check_cuda(cudaMemcpyAsync(h_out_.get(), d_out_.get(), out_bytes_ * batch, cudaMemcpyDeviceToHost, stream_.get()),
+               "cudaMemcpyAsync");
+    check_cuda(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
     const size_t n = static_cast<size_t>(batch) * io_.num_classes;
     if (io_.output_type == nvinfer1::DataType::kHALF) {
-      const auto* h = static_cast<const uint16_t*>(h_out_);
+      const auto* h = static_cast<const uint16_t*>(h_out_.get());
       for (size_t i = 0; i < n; ++i) logits_[i] = half_to_float(h[i]);
     } else {
-      std::memcpy(logits_.data(), h_out_, n * sizeof(float));
+      std::memcpy(logits_.data(), h_out_.get(), n * sizeof(float));
     }
   }
 
   const float* output() const override { return logits_.data(); }
-  void* stream() const override { return static_cast<void*>(stream_); }
+  void* stream() const override { return static_cast<void*>(stream_.get()); }
 
  private:
   void check_batch(int batch) const {
@@ -284,68 +314,72 @@ class TensorRTSlot final : public InferSlot {
     }
   }
 
-  // enqueueV3, or a CUDA graph of it per batch size. TensorRT needs one plain enqueue after a shape change before
-  // capture (it may allocate or update state then), so a batch size is captured on its second use.
-  void enqueue(int batch) {
-    if (use_graphs_) {
-      auto it = graphs_.find(batch);
-      if (it != graphs_.end()) {
-        if (it->second) {
-          check_cuda(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
-          return;
-        }
-      } else if (warmed_.count(batch)) {
-        graphs_[batch] = capture();  // nullptr when capture is not possible: plain enqueue from then on
-        if (graphs_[batch]) {
-          check_cuda(cudaGraphLaunch(graphs_[batch], stream_), "cudaGraphLaunch");
-          return;
-        }
-      } else {
-        warmed_[batch] = true;
+  // enqueueV3 at `shape`, plainly or through a CUDA graph of it, as graphs_ plans (see tensorrt_graph_cache.hpp).
+  void enqueue(const trt_detail::TensorShape& shape) {
+    const trt_detail::EnqueuePlan plan = graphs_.plan(shape);
+    if (plan.set_shape) {
+      graphs_.shape_unknown();  // stays unknown if setInputShape fails
+      if (!context_->setInputShape(io_.input.c_str(), make_dims(shape))) {
+        fail("setInputShape(" + std::to_string(shape[0]) + ") rejected: outside the engine's batch profile [" +
+             std::to_string(io_.min_batch) + ", " + std::to_string(io_.max_batch) + "]");
       }
+      graphs_.shape_set(shape);
     }
-    if (!context_->enqueueV3(stream_)) fail("enqueueV3 failed");
+    switch (plan.kind) {
+      case trt_detail::EnqueueKind::Replay:
+        check_cuda(cudaGraphLaunch(graphs_.find(shape)->get(), stream_.get()), "cudaGraphLaunch");
+        break;
+      case trt_detail::EnqueueKind::Capture: {
+        GraphExec graph = capture();  // empty when capture is not possible: plain enqueue at this shape from now on
+        const bool captured = static_cast<bool>(graph);
+        graphs_.store(shape, std::move(graph));
+        if (captured) {
+          check_cuda(cudaGraphLaunch(graphs_.find(shape)->get(), stream_.get()), "cudaGraphLaunch");
+          break;
+        }
+        if (!context_->enqueueV3(stream_.get())) fail("enqueueV3 failed");
+        break;
+      }
+      case trt_detail::EnqueueKind::Plain:
+        if (!context_->enqueueV3(stream_.get())) fail("enqueueV3 failed");
+        break;
+    }
+    graphs_.enqueued();
   }
 
-  cudaGraphExec_t capture() {
-    cudaGraph_t graph = nullptr;
-    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+  GraphExec capture() {
+    const ErrorCapture discarded;  // errors of a failed capture are not this call's errors: plain enqueue follows
+    Graph graph;
+    GraphExec exec;
+    if (cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
       cudaGetLastError();
-      return nullptr;
+      return exec;
     }
-    const bool ok = context_->enqueueV3(stream_);
-    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-    cudaGraphExec_t exec = nullptr;
+    const bool ok = context_->enqueueV3(stream_.get());
+    const cudaError_t end = cudaStreamEndCapture(stream_.get(), graph.out());
     if (ok && end == cudaSuccess && graph) {
 #if CUDART_VERSION >= 12000
-      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      const cudaError_t inst = cudaGraphInstantiate(exec.out(), graph.get(), 0);
 #else
-      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, nullptr, nullptr, 0);
+      const cudaError_t inst = cudaGraphInstantiate(exec.out(), graph.get(), nullptr, nullptr, 0);
 #endif
-      if (inst != cudaSuccess) exec = nullptr;
+      if (inst != cudaSuccess) exec.reset();
     }
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();  // a failed capture leaves a sticky-free error: clear it, plain enqueue still works
-    logger().take_last_error();
+    cudaGetLastError();  // a failed capture leaves a non-sticky error: clear it, plain enqueue still works
     return exec;
   }
 
   std::shared_ptr<EngineHolder> holder_;  // first member: destroyed last
   EngineIO io_;
   int device_;
-  bool use_graphs_;
-  TrtPtr<nvinfer1::IExecutionContext> context_;
-  cudaStream_t stream_ = nullptr;
-  void* d_in_ = nullptr;
-  void* d_out_ = nullptr;
-  void* h_in_ = nullptr;
-  void* h_out_ = nullptr;
+  Stream stream_;
+  DeviceMemory d_in_, d_out_;
+  PinnedMemory h_in_, h_out_;
   size_t in_bytes_ = 0, out_bytes_ = 0;
   std::vector<float> logits_;
-  int bound_batch_ = -1;
   bool input_on_device_ = false;
-  std::map<int, cudaGraphExec_t> graphs_;
-  std::map<int, bool> warmed_;
+  TrtPtr<nvinfer1::IExecutionContext> context_;  // after the memory it points at: destroyed before it
+  trt_detail::GraphCache<GraphExec> graphs_;     // after the context: destroyed before it
 };
 
 // ----------------------------------------------------------------------------------------------------- backend
@@ -365,6 +399,7 @@ int device_from_options(const BackendOptions& o) {
 class TensorRTBackendImpl final : public Backend {
  public:
   TensorRTBackendImpl(const std::string& engine_path, const BackendOptions& options) {
+    const ErrorCapture errors;  // TensorRT errors of this construction, on this thread only
     device_ = device_from_options(options);
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     const DeviceFacts facts = device_facts(device_);
@@ -384,10 +419,14 @@ class TensorRTBackendImpl final : public Backend {
     holder_ = std::make_shared<EngineHolder>();
     holder_->runtime.reset(nvinfer1::createInferRuntime(logger()));
     if (!holder_->runtime) fail("createInferRuntime failed");
-    if (const json::Value* dla = sidecar.find("dla"); dla && dla->is_object()) {
-      if (const json::Value* core = dla->find("core"); core && core->type == json::Value::Type::Number) {
-        holder_->runtime->setDLACore(static_cast<int32_t>(core->number));  // DLA engines load on their core
+    const int dla_core = trt_detail::sidecar_dla_core(sidecar, sidecar_path);
+    if (dla_core >= 0) {  // a DLA engine deserializes only on a runtime set to the core it was built for
+      if (dla_core >= holder_->runtime->getNbDLACores()) {
+        throw Error("engine " + engine_path + " was built for DLA core " + std::to_string(dla_core) +
+                    " but this device has " + std::to_string(holder_->runtime->getNbDLACores()) +
+                    " DLA core(s); rebuild it with a --dla-core below that or without --dla-core");
       }
+      holder_->runtime->setDLACore(dla_core);
     }
     holder_->engine.reset(holder_->runtime->deserializeCudaEngine(blob.data(), blob.size()));
     if (!holder_->engine) fail("could not deserialize " + engine_path);
@@ -436,6 +475,13 @@ class TensorRTBackendImpl final : public Backend {
       throw Error(path + ": expected a classifier engine with 1 input and 1 output, got " + std::to_string(inputs) +
                   " inputs and " + std::to_string(outputs) + " outputs");
     }
+    const auto check_format = [&](const std::string& tensor, const char* role) {
+      const char* desc = engine->getTensorFormatDesc(tensor.c_str());
+      trt_detail::check_linear_io(path, tensor, role, static_cast<int32_t>(engine->getTensorFormat(tensor.c_str())),
+                                  desc != nullptr ? desc : "");
+    };
+    check_format(io.input, "input");
+    check_format(io.output, "output");
     io.input_type = engine->getTensorDataType(io.input.c_str());
     io.output_type = engine->getTensorDataType(io.output.c_str());
     dtype_size(io.input_type);

@@ -1,4 +1,5 @@
-// TensorRT backend internals that need no TensorRT or CUDA headers: the engine-sidecar check.
+// TensorRT backend internals that need no TensorRT or CUDA headers: the engine-sidecar check, the per-thread capture
+// of TensorRT's error messages and the I/O tensor format check (graph decisions: tensorrt_graph_cache.hpp).
 //
 // An engine only loads in the TensorRT version that built it and is tuned for one GPU, so before deserializing
 // anything the backend compares the sidecar `<engine>.json` (written by `yolocls build-engine`, see
@@ -7,7 +8,9 @@
 #pragma once
 
 #include <cctype>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "runtime/json.hpp"
 #include "yolocls/error.hpp"
@@ -60,6 +63,19 @@ inline std::string sidecar_string(const json::Value& root, const char* key, cons
   return v->string;
 }
 
+// The DLA core a sidecar's {"dla": {"core": N, ...}} names, -1 when the engine is not a DLA engine ("dla" null or
+// absent). An engine built for a DLA core only deserializes on a runtime set to that core.
+inline int sidecar_dla_core(const json::Value& root, const std::string& sidecar_path) {
+  const json::Value* dla = root.is_object() ? root.find("dla") : nullptr;
+  if (dla == nullptr || dla->type == json::Value::Type::Null) return -1;
+  const json::Value* core = dla->is_object() ? dla->find("core") : nullptr;
+  if (core == nullptr || core->type != json::Value::Type::Number || core->number < 0 || core->number > 1023 ||
+      core->number != static_cast<double>(static_cast<int>(core->number))) {
+    throw Error(sidecar_path + ": 'dla' must be null or {\"core\": N, ...} with an integer N >= 0; rebuild the engine");
+  }
+  return static_cast<int>(core->number);
+}
+
 // Throws Error when the sidecar names another TensorRT version or GPU than the running ones.
 inline void check_sidecar(const json::Value& root, const std::string& sidecar_path, const std::string& engine_path,
                           const std::string& trt_version, const std::string& gpu_name,
@@ -77,6 +93,61 @@ inline void check_sidecar(const json::Value& root, const std::string& sidecar_pa
     throw Error("engine " + engine_path + " was built for " + built_gpu + " (compute capability " + built_cc +
                 ") but this GPU is " + gpu_name + " (" + compute_capability + "); engines are tuned per GPU, " + hint);
   }
+}
+
+// TensorRT's errors, per thread and per call. The logger is one object for the process (TensorRT needs it to outlive
+// every engine) and is called on the thread that made the failing TensorRT call, so a capture installed for the
+// duration of one backend call on one thread collects exactly that call's errors: another thread's error never
+// lands in this call's message, and an old error never lands in a later one. Captures nest (the innermost collects).
+class ErrorCapture {
+ public:
+  ErrorCapture() : outer_(current()) { current() = this; }
+  ~ErrorCapture() { current() = outer_; }
+  ErrorCapture(const ErrorCapture&) = delete;
+  ErrorCapture& operator=(const ErrorCapture&) = delete;
+
+  // The logger's hook: keep `msg` in this thread's innermost capture; false when none is active.
+  static bool record(const char* msg) {
+    ErrorCapture* c = current();
+    if (c == nullptr) return false;
+    c->last_ = msg;
+    return true;
+  }
+  // The last error recorded in this thread's innermost capture (empty when none), and forget it.
+  static std::string take() {
+    ErrorCapture* c = current();
+    return c == nullptr ? std::string() : std::exchange(c->last_, std::string());
+  }
+
+ private:
+  static ErrorCapture*& current() {
+    static thread_local ErrorCapture* c = nullptr;
+    return c;
+  }
+  ErrorCapture* outer_;
+  std::string last_;
+};
+
+// nvinfer1::TensorFormat's enumerators (the same values in TensorRT 8.5 through 11.x).
+inline std::string tensor_format_name(int32_t format) {
+  static const char* const names[] = {"kLINEAR", "kCHW2",   "kHWC8",       "kCHW4",     "kCHW16", "kCHW32", "kDHWC8",
+                                      "kCDHW32", "kHWC",    "kDLA_LINEAR", "kDLA_HWC4", "kHWC16", "kDHWC"};
+  if (format >= 0 && format < static_cast<int32_t>(sizeof names / sizeof names[0])) return names[format];
+  return "TensorFormat " + std::to_string(format);
+}
+
+constexpr int32_t kLinearFormat = 0;  // nvinfer1::TensorFormat::kLINEAR
+
+// The runtime reads and writes its I/O as dense row-major NCHW / [N, classes] arrays: an engine whose I/O tensors
+// have another layout (vectorised kCHW4/kHWC8/..., DLA's padded rows; trtexec --inputIOFormats/--outputIOFormats or
+// a builder's allowed formats) would be fed and read wrongly without any error. Refuse it, naming the tensor.
+inline void check_linear_io(const std::string& engine_path, const std::string& tensor, const char* role,
+                            int32_t format, const std::string& description) {
+  if (format == kLinearFormat) return;
+  throw Error("engine " + engine_path + ": " + role + " tensor '" + tensor + "' has format " +
+              tensor_format_name(format) + (description.empty() ? "" : " (" + description + ")") +
+              ", but yolocls only reads linear (row-major NCHW) I/O; rebuild it without custom I/O formats "
+              "(yolocls build-engine, or trtexec without --inputIOFormats/--outputIOFormats)");
 }
 
 }  // namespace trt_detail

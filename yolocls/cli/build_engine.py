@@ -29,12 +29,12 @@ def build_engine_cmd(
     calib_data: Annotated[Path | None, typer.Option("--calib-data", help="Folder of calibration images (for --int8).")] = None,
     calib_images: Annotated[int, typer.Option("--calib-images", help="How many calibration images to use.")] = 500,
     calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="Calibration cache to reuse / write.")] = None,
-    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest batch (dynamic-batch ONNX).")] = 1,
+    min_batch: Annotated[int | None, typer.Option("--min-batch", help="Smallest batch (dynamic-batch ONNX; default 1).")] = None,
     opt_batch: Annotated[int | None, typer.Option("--opt-batch", help="Batch TensorRT tunes for (default: --min-batch).")] = None,
     max_batch: Annotated[int | None, typer.Option("--max-batch", help="Largest batch (default: 8 for a dynamic ONNX).")] = None,
     workspace: Annotated[float, typer.Option("--workspace", help="Builder workspace limit in GiB.")] = 4.0,
     timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache file to load and save.")] = None,
-    dla_core: Annotated[int | None, typer.Option("--dla-core", help="Jetson DLA core to build for.")] = None,
+    dla_core: Annotated[int | None, typer.Option("--dla-core", help="Jetson DLA core to build for (one fixed batch size: --opt-batch N, default 1).")] = None,
     gpu_fallback: Annotated[bool, typer.Option("--gpu-fallback", help="With --dla-core: run unsupported layers on GPU.")] = False,
     builder_level: Annotated[int | None, typer.Option("--builder-level", help="Builder optimization level 0-5 (default 3).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="TensorRT's verbose log.")] = False,
@@ -44,7 +44,7 @@ def build_engine_cmd(
     # Everything that needs no TensorRT first: a contradiction is reported here, on any machine.
     validate_build_flags(onnx, output, fp16, int8, calib_data, calib_images, calib_cache, workspace, dla_core,
                          gpu_fallback, builder_level)
-    resolve_profile(inspect_onnx(onnx).shape, min_batch, opt_batch, max_batch)
+    resolve_profile(inspect_onnx(onnx).shape, min_batch, opt_batch, max_batch, dla=dla_core is not None)
     result = build_engine(onnx, output, fp16=fp16, int8=int8, calib_data=calib_data, calib_images=calib_images,
                           calib_cache=calib_cache, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                           workspace_gib=workspace, timing_cache=timing_cache, dla_core=dla_core,

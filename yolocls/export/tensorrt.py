@@ -113,15 +113,20 @@ class BatchProfile:
         return (self.min, *chw), (self.opt, *chw), (self.max, *chw)
 
 
-def resolve_profile(shape: tuple[int | None, ...], min_batch: int = 1, opt_batch: int | None = None,
-                    max_batch: int | None = None) -> BatchProfile:
+def resolve_profile(shape: tuple[int | None, ...], min_batch: int | None = None, opt_batch: int | None = None,
+                    max_batch: int | None = None, dla: bool = False) -> BatchProfile:
     """The batch profile from the flags and the ONNX input shape ``[N, C, H, W]`` (None = dynamic axis).
 
     Static batch B: the profile is (B, B, B); a flag asking for anything else is an InputError (the fix is a
-    dynamic export). Dynamic batch: ``opt`` defaults to ``min`` (kernels tuned for the latency case) and
-    ``max`` to ``max(opt, 8)``; 1 <= min <= opt <= max must hold.
+    dynamic export). Dynamic batch: ``min`` defaults to 1, ``opt`` to ``min`` (kernels tuned for the latency
+    case) and ``max`` to ``max(opt, 8)``; 1 <= min <= opt <= max must hold.
+
+    ``dla`` (a ``--dla-core`` build): DLA runs no batch range (TensorRT requires min = opt = max for DLA), so a
+    dynamic ONNX gets the static profile (B, B, B), B being the one batch size the flags name (1 when none);
+    flags naming two different sizes are an InputError saying why.
     """
-    if any(v is not None and (not isinstance(v, int) or v < 1) for v in (min_batch, opt_batch, max_batch)):
+    if any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
+           for v in (min_batch, opt_batch, max_batch)):
         raise InputError(f"batch sizes must be integers >= 1, got --min-batch {min_batch} --opt-batch {opt_batch} "
                          f"--max-batch {max_batch}")
     if any(d is None for d in shape[1:]):
@@ -136,13 +141,28 @@ def resolve_profile(shape: tuple[int | None, ...], min_batch: int = 1, opt_batch
             raise InputError(f"the ONNX has a static batch of {static} but {flags} was asked; re-export with "
                              f"--dynamic for a batch range, or drop the batch flags")
         return BatchProfile(static, static, static)
-    lo = min_batch
+    if dla:
+        return _dla_profile(min_batch, opt_batch, max_batch)
+    lo = min_batch if min_batch is not None else 1
     opt = opt_batch if opt_batch is not None else lo
     hi = max_batch if max_batch is not None else max(opt, lo, DEFAULT_MAX_BATCH)
     if not lo <= opt <= hi:
         raise InputError(f"batch sizes must satisfy min <= opt <= max, got --min-batch {lo} --opt-batch {opt} "
                          f"--max-batch {hi}")
     return BatchProfile(lo, opt, hi)
+
+
+def _dla_profile(min_batch: int | None, opt_batch: int | None, max_batch: int | None) -> BatchProfile:
+    asked = {k: v for k, v in (("--min-batch", min_batch), ("--opt-batch", opt_batch), ("--max-batch", max_batch))
+             if v is not None}
+    sizes = sorted(set(asked.values()))
+    if len(sizes) > 1:
+        flags = " ".join(f"{k} {v}" for k, v in asked.items())
+        raise InputError(f"DLA engines run one fixed batch size (TensorRT needs min = opt = max on DLA) but {flags} "
+                         f"asks a range; pass one size (e.g. --opt-batch {max(sizes)}, smaller batches are padded "
+                         "to it) or drop --dla-core to build a dynamic-batch GPU engine")
+    batch = sizes[0] if sizes else 1
+    return BatchProfile(batch, batch, batch)
 
 
 @dataclass(frozen=True)
@@ -380,7 +400,7 @@ def build_engine(
     calib_data: str | os.PathLike[str] | None = None,
     calib_images: int = 500,
     calib_cache: str | os.PathLike[str] | None = None,
-    min_batch: int = 1,
+    min_batch: int | None = None,
     opt_batch: int | None = None,
     max_batch: int | None = None,
     workspace_gib: float = 4.0,
@@ -397,7 +417,8 @@ def build_engine(
         onnx_path: an ONNX exported by ``yolocls export`` (or YOLOv5's export, which carries names).
         fp16 / int8: precision; the route depends on the TensorRT version (see :func:`select_precision_route`).
         calib_data, calib_images, calib_cache: INT8 calibration images folder, how many to use, cache file.
-        min_batch, opt_batch, max_batch: optimization profile for a dynamic-batch ONNX.
+        min_batch, opt_batch, max_batch: optimization profile for a dynamic-batch ONNX (min defaults to 1; with
+            ``dla_core`` one fixed batch size, see :func:`resolve_profile`).
         workspace_gib: builder workspace memory pool limit in GiB.
         timing_cache: file to load tactic timings from and save them to (faster rebuilds).
         dla_core, gpu_fallback: run on a Jetson DLA core, optionally letting unsupported layers run on the GPU.
@@ -412,7 +433,7 @@ def build_engine(
                                dla_core, gpu_fallback, builder_level)
     src = Path(onnx_path)
     info = inspect_onnx(src)
-    profile = resolve_profile(info.shape, min_batch, opt_batch, max_batch)
+    profile = resolve_profile(info.shape, min_batch, opt_batch, max_batch, dla=dla_core is not None)
     trt_version = import_tensorrt().__version__
     route = select_precision_route(trt_version, fp16, int8, info.fp16)
     if route.needs_fp16_onnx:  # before the GPU is touched: the conversion needs onnx + onnxconverter-common
@@ -524,9 +545,12 @@ def _build(cuda: CudaApi, src: Path, out: Path, info: OnnxInput, profile: BatchP
         calibration = {"images": batches.images_used, "skipped": batches.skipped, "batch": batches.batch_size}
     elif route.calibrator:
         calibration = {"cache": os.fspath(calib_cache) if calib_cache is not None else None}
+    # A dynamic ONNX built with one batch size (min = opt = max, as every DLA build) is a fixed-batch engine.
+    fixed = profile.min == profile.max
     meta = build_sidecar(info.metadata, engine_sha256=file_sha256(out), onnx_sha256=file_sha256(src),
                          trt_version=trt.__version__, gpu_name=gpu_name, compute_capability=cc, route=route,
-                         profile=profile, dynamic=info.dynamic_batch, dla_core=dla_core, gpu_fallback=gpu_fallback,
+                         profile=profile, dynamic=info.dynamic_batch and not fixed, dla_core=dla_core,
+                         gpu_fallback=gpu_fallback,
                          builder_level=builder_level, build_seconds=build_seconds, calibration=calibration)
     side = write_sidecar(out, meta)
     return EngineResult(out, side, route.precision, profile, trt.__version__, gpu_name, cc, build_seconds, len(data),

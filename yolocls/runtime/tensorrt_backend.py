@@ -5,7 +5,7 @@ Two implementations behind one class:
 * ``native`` - the compiled extension's ``yolocls._C.Runtime`` when it was built with TensorRT (C++: one execution
   context + stream + pinned buffers per worker, optional CUDA graphs); the C++ side checks the GPU itself.
 * ``python`` - :class:`yolocls.runtime.tensorrt_python.TensorRTPythonRunner` on the ``tensorrt`` package and a
-  CUDA binding (cuda-python, torch or pycuda).
+  CUDA binding (cuda-python or pycuda), with the sidecar's runner settings (its DLA core).
 
 Either way the sidecar ``<engine>.json`` is read and validated first, and an engine built for another TensorRT
 version or GPU is refused with :class:`~yolocls.errors.EngineMismatchError` before TensorRT deserializes it.
@@ -91,14 +91,20 @@ class TensorRTBackend(Backend):
                                        cuda_preprocess=cuda_preprocess)
             self.impl = "native"
             return
-        from yolocls.runtime.tensorrt_python import TensorRTPythonRunner, import_tensorrt, select_cuda_api
+        from yolocls.runtime.tensorrt_python import (
+            TensorRTPythonRunner,
+            import_tensorrt,
+            runner_settings,
+            select_cuda_api,
+        )
 
+        settings = runner_settings(sidecar)  # a malformed sidecar is refused before TensorRT or the GPU is touched
         trt = import_tensorrt()
         cuda = select_cuda_api()
         try:
             gpu_name, cc = cuda.device_facts()
             check_engine_compatible(sidecar, trt.__version__, gpu_name, cc, engine=path)
-            self._runner = TensorRTPythonRunner(path, cuda=cuda, verbose=verbose)
+            self._runner = TensorRTPythonRunner(path, cuda=cuda, verbose=verbose, settings=settings)
         except BaseException:
             cuda.close()
             raise

@@ -16,13 +16,17 @@ import ctypes
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolocls.errors import BackendUnavailableError, InputError
+from yolocls.errors import BackendUnavailableError, InputError, MetadataError
+
+if TYPE_CHECKING:
+    from yolocls.metadata import ModelMetadata
 
 TRT_INSTALL_HINT = (
     "pip install tensorrt (x86_64 with an NVIDIA driver) or use JetPack's python3-libnvinfer on Jetson; "
@@ -156,7 +160,8 @@ def _dist_version(dist: str) -> str | None:
 class CudaPythonApi(CudaApi):
     """``cuda-python`` (the ``tensorrt`` extra): ``cuda.bindings.runtime`` (>= 12.6) or the older ``cuda.cudart``.
 
-    The runtime API works on the device's primary context; :meth:`current` selects the device on this thread.
+    The runtime API works on the device's primary context; :meth:`current` selects the device on this thread, which
+    since CUDA 12 (cuda-python >= 12.6 here) also makes that primary context current on it immediately.
     """
 
     name = "cuda-python"
@@ -349,6 +354,53 @@ def select_cuda_api(prefer: str | None = None, candidates: tuple[type[CudaApi], 
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunnerSettings:
+    """What the runner sets on TensorRT before deserialising an engine, from the engine's sidecar.
+
+    ``dla_core``: the Jetson DLA core the engine was built for (``IRuntime.DLA_core`` must name it before
+    ``deserialize_cuda_engine``); None for a GPU engine.
+    """
+
+    dla_core: int | None = None
+
+
+def runner_settings(sidecar: ModelMetadata) -> RunnerSettings:
+    """The :class:`RunnerSettings` a sidecar (``<engine>.json``, written by ``yolocls build-engine``) asks for.
+
+    Raises:
+        MetadataError: ``dla`` is neither null nor ``{"core": N, ...}`` with an integer N >= 0.
+    """
+    dla = sidecar.extra.get("dla")
+    if dla is None:
+        return RunnerSettings()
+    core = dla.get("core") if isinstance(dla, dict) else None
+    if isinstance(core, bool) or not isinstance(core, int) or not 0 <= core <= 1023:
+        raise MetadataError(f"engine metadata: 'dla' must be null or {{\"core\": N, ...}} with an integer N >= 0, "
+                            f"got {dla!r}; rebuild the engine")
+    return RunnerSettings(dla_core=core)
+
+
+def check_linear_io(engine: str | os.PathLike[str], tensor: str, role: str, format_name: str,
+                    description: str = "") -> None:
+    """Refuse an engine I/O tensor whose format is not TensorRT's ``LINEAR`` (dense row-major NCHW).
+
+    The runner copies dense ``[N, C, H, W]`` / ``[N, classes]`` arrays: a vectorised (CHW4, HWC8, ...) or DLA
+    (padded rows) layout, as ``trtexec --inputIOFormats`` or a builder's allowed formats make, would be fed and read
+    wrongly without any error. The C++ backend refuses the same engines with the same message.
+
+    Raises:
+        InputError: the format is not LINEAR, naming the tensor and its format.
+    """
+    name = format_name.rsplit(".", 1)[-1]
+    if name == "LINEAR":
+        return
+    detail = f" ({description})" if description else ""
+    raise InputError(f"engine {os.fspath(engine)}: {role} tensor {tensor!r} has format {name}{detail}, but yolocls "
+                     "only reads linear (row-major NCHW) I/O; rebuild it without custom I/O formats (yolocls "
+                     "build-engine, or trtexec without --inputIOFormats/--outputIOFormats)")
+
+
 def _dims(d: Any) -> tuple[int, ...]:
     """A TensorRT ``Dims`` as a tuple of ints (``Dims`` indexes but does not iterate in every version)."""
     return tuple(int(d[i]) for i in range(len(d)))
@@ -357,14 +409,20 @@ def _dims(d: Any) -> tuple[int, ...]:
 class TensorRTPythonRunner:
     """One engine, one execution context, one stream, device buffers and pinned host buffers for the max batch.
 
-    Thread safety: ``infer`` holds a lock (one context cannot run two batches at once); use one runner per
-    worker thread for parallel inference.
+    Thread safety: ``infer`` may be called from any thread (every CUDA and TensorRT call runs with the device's
+    primary context made current on the calling thread, see :class:`CudaApi`); it holds a lock (one context cannot
+    run two batches at once), so use one runner per worker thread for parallel inference.
+
+    ``settings`` (from :func:`runner_settings` of the engine's sidecar) says what to set before deserialising,
+    e.g. the DLA core of a DLA engine.
     """
 
-    def __init__(self, engine_path: str | Path, cuda: CudaApi | None = None, verbose: bool = False) -> None:
+    def __init__(self, engine_path: str | Path, cuda: CudaApi | None = None, verbose: bool = False,
+                 settings: RunnerSettings | None = None) -> None:
         import_tensorrt()  # one-line error when missing
         import tensorrt as trt
 
+        self.settings = settings or RunnerSettings()
         self.cuda = cuda or select_cuda_api()
         self._lock = threading.Lock()
         self._ptrs: list[int] = []
@@ -376,6 +434,12 @@ class TensorRTPythonRunner:
         import tensorrt as trt
 
         self.runtime = trt.Runtime(self.logger)
+        if self.settings.dla_core is not None:  # a DLA engine deserializes only on a runtime set to its core
+            if self.settings.dla_core >= self.runtime.num_DLA_cores:
+                raise InputError(f"{engine_path} was built for DLA core {self.settings.dla_core} but this device has "
+                                 f"{self.runtime.num_DLA_cores} DLA core(s); rebuild it with --dla-core N below that "
+                                 "or without --dla-core")
+            self.runtime.DLA_core = self.settings.dla_core
         self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
             raise InputError(f"TensorRT could not deserialize {engine_path} (corrupt file or built by another TensorRT)")
@@ -388,6 +452,9 @@ class TensorRTPythonRunner:
         if len(inputs) != 1 or len(outputs) != 1:
             raise InputError(f"expected a classifier engine with 1 input and 1 output, got inputs {inputs}, outputs {outputs}")
         self.input_name, self.output_name = inputs[0], outputs[0]
+        for name, role in ((self.input_name, "input"), (self.output_name, "output")):
+            check_linear_io(engine_path, name, role, str(self.engine.get_tensor_format(name).name),
+                            str(self.engine.get_tensor_format_desc(name)))
         self.input_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.input_name)))
         self.output_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
         in_shape = _dims(self.engine.get_tensor_shape(self.input_name))
