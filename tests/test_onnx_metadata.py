@@ -340,3 +340,14 @@ def test_predict_takes_memoryview_like_the_extension(tmp_path: Path) -> None:
         assert be.predict(memoryview(np.stack([img, img]))) == ref * 2
         with pytest.raises(InputError):
             be.predict(memoryview(b"not an image"))
+
+
+def test_api_metadata_refuses_string_or_nested_names_and_non_integer_imgsz() -> None:
+    from yolocls.data.preprocess import PreprocessConfig
+
+    for names in ("cat", [["cat"]], [1, 2]):
+        with pytest.raises(InputError, match="names must be a list"):
+            ModelMetadata(names=names, preprocess=PreprocessConfig())  # type: ignore[arg-type]
+    for side in ("16", 16.7):
+        with pytest.raises(InputError, match="imgsz"):
+            PreprocessConfig(imgsz=side)  # type: ignore[arg-type]

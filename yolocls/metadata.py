@@ -56,6 +56,15 @@ class ModelMetadata:
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. TensorRT facts in a sidecar
 
+    def __post_init__(self) -> None:
+        """Refuse what would fail later, far from its cause: names that are not strings, a non-config preprocess."""
+        if isinstance(self.names, str) or not isinstance(self.names, (list, tuple)) \
+                or any(not isinstance(n, str) for n in self.names):
+            raise InputError(f"names must be a list of class-name strings, got {_short(self.names)}")
+        self.names = list(self.names)
+        if not isinstance(self.preprocess, PreprocessConfig):
+            raise InputError(f"preprocess must be a PreprocessConfig, got {type(self.preprocess).__name__}")
+
     @property
     def imgsz(self) -> int:
         return self.preprocess.imgsz
