@@ -65,6 +65,9 @@ print('sanitized _C:', _native.load_extension().__file__, 'openvino:', info['ope
 "
 # --capture=sys: sanitizer reports are written to fd 2 by C code; fd capture would hide them when the process aborts.
 python -m pytest -q -p no:cacheprovider --capture=sys -c "$ROOT/pyproject.toml" --rootdir "$ROOT" \
-  "$ROOT/tests/test_native_preprocess.py" "$ROOT/tests/test_native_runtime.py" "$@"
+  "$ROOT/tests/test_native_preprocess.py" "$ROOT/tests/test_native_runtime.py" \
+  "$ROOT/tests/test_onnx_metadata.py::test_hostile_metadata_json_is_one_clean_error_in_python_and_cpp" \
+  "$ROOT/tests/test_onnx_metadata.py::test_cpp_reader_refuses_invalid_utf8_and_json_number_forms" \
+  "$ROOT/tests/test_onnx_metadata.py::test_hostile_onnx_files_give_one_line_everywhere" "$@"
 end=$(date +%s)
 echo "sanitize.sh: OK (build $((built - start)) s, tests $((end - built)) s)"
