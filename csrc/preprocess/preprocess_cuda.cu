@@ -1,9 +1,17 @@
 // CUDA preprocessing: one kernel, one thread per output pixel writing its 3 channels (DESIGN.md spec).
-// The host launcher validates, enqueues on the caller's stream and throws yolocls::Error on a CUDA failure.
+// The interpolation taps are per output row and per output column, so they are computed once per geometry on the
+// host, with the CPU kernel's own double-precision arithmetic (detail::linear_tap), stored as float32 weights and
+// integer offsets, and uploaded to a process-wide table cache: threads only read them (no FP64 in the kernel, which
+// Jetson's and consumer GPUs run at 1/32-1/64 rate). The host launcher validates, enqueues on the caller's stream and
+// throws yolocls::Error on a CUDA failure. Frames from host memory go through CudaFrameStaging (pinned or mapped).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "preprocess/cuda_staging.hpp"
@@ -13,30 +21,27 @@
 namespace yolocls {
 namespace {
 
-struct KernelParams {
-  const unsigned char* src;
-  long long stride;
-  int S, top, left, rh, rw, oy, ox, oh, ow;
-  float a[3], b[3], fill[3];
-  int src_c[3];
-  double ry, rx;  // rh / oh, rw / ow
+// One axis tap: out = src[i0] * w0 + src[i1] * w1. Rows: i0/i1 are row indices; columns: byte offsets (3 * x).
+struct alignas(16) Tap {
+  int i0, i1;
+  float w0, w1;
 };
 
-// Taps in double, exactly like the reference (float32 source coordinates would be off by up to 6e-5 px at 1000 px).
-__device__ __forceinline__ void tap(int d, double ratio, int n_in, int* i0, int* i1, float* w) {
-  double s = (d + 0.5) * ratio - 0.5;
-  s = fmin(fmax(s, 0.0), static_cast<double>(n_in - 1));
-  const int f = static_cast<int>(floor(s));
-  *i0 = f;
-  *i1 = min(f + 1, n_in - 1);
-  *w = static_cast<float>(s - f);
-}
+struct KernelParams {
+  const unsigned char* src;  // first byte of the region read (crop applied)
+  long long stride;
+  int S, oy, ox, oh, ow;
+  float a[3], b[3], fill[3];
+  int src_c[3];
+  const Tap* __restrict__ ty;  // oh row taps
+  const Tap* __restrict__ tx;  // ow column taps
+};
 
 __device__ __forceinline__ void put(float* p, float v) { *p = v; }
 __device__ __forceinline__ void put(__half* p, float v) { *p = __float2half_rn(v); }
 
 template <typename Out>
-__global__ void preprocess_kernel(KernelParams p, Out* out) {
+__global__ void preprocess_kernel(KernelParams p, Out* __restrict__ out) {
   const int x = blockIdx.x * blockDim.x + threadIdx.x;
   const int y = blockIdx.y * blockDim.y + threadIdx.y;
   if (x >= p.S || y >= p.S) return;
@@ -48,19 +53,15 @@ __global__ void preprocess_kernel(KernelParams p, Out* out) {
     for (int k = 0; k < 3; ++k) put(out + k * plane + idx, p.fill[k]);
     return;
   }
-  int y0, y1, x0, x1;
-  float wy, wx;
-  tap(ry, p.ry, p.rh, &y0, &y1, &wy);
-  tap(rx, p.rx, p.rw, &x0, &x1, &wx);
-  const unsigned char* r0 = p.src + (p.top + y0) * p.stride + 3LL * p.left;
-  const unsigned char* r1 = p.src + (p.top + y1) * p.stride + 3LL * p.left;
+  const Tap ty = p.ty[ry], tx = p.tx[rx];  // 16-byte loads; a warp shares ty (one row)
+  const unsigned char* r0 = p.src + ty.i0 * p.stride;
+  const unsigned char* r1 = p.src + ty.i1 * p.stride;
 #pragma unroll
   for (int k = 0; k < 3; ++k) {
     const int c = p.src_c[k];
-    const float top = r0[3 * x0 + c] * (1.0f - wx) + r0[3 * x1 + c] * wx;
-    const float bot = r1[3 * x0 + c] * (1.0f - wx) + r1[3 * x1 + c] * wx;
-    const float v = top * (1.0f - wy) + bot * wy;
-    put(out + k * plane + idx, v * p.a[k] + p.b[k]);
+    const float top = r0[tx.i0 + c] * tx.w0 + r0[tx.i1 + c] * tx.w1;
+    const float bot = r1[tx.i0 + c] * tx.w0 + r1[tx.i1 + c] * tx.w1;
+    put(out + k * plane + idx, (top * ty.w0 + bot * ty.w1) * p.a[k] + p.b[k]);
   }
 }
 
@@ -82,22 +83,76 @@ void require_cuda_device() {
   }
 }
 
-}  // namespace
+// Device tap tables keyed by (device, axis kind, n_in, n_out), uploaded once and kept for the process's life (a video
+// stream has one geometry; a photo collection a few hundred). Uploads go through a private non-blocking stream that
+// is synchronised before the table is published, so any stream may use a table at once, and no capture in progress
+// on another stream is disturbed. Past kMaxBytes the cache starts over (cudaFree waits for kernels still reading).
+class TapCache {
+ public:
+  const Tap* get(int device, bool columns, int n_in, int n_out) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto key = std::make_tuple(device, columns, n_in, n_out);
+    const auto it = tables_.find(key);
+    if (it != tables_.end()) return it->second;
+    std::vector<Tap> host(n_out);
+    for (int d = 0; d < n_out; ++d) {
+      int i0, i1;
+      float w;
+      detail::linear_tap(d, n_in, n_out, &i0, &i1, &w);
+      const int unit = columns ? 3 : 1;
+      host[d] = Tap{unit * i0, unit * i1, 1.0f - w, w};
+    }
+    const size_t bytes = host.size() * sizeof(Tap);
+    if (bytes_ + bytes > kMaxBytes) clear();
+    cudaStream_t& s = streams_[device];
+    if (s == nullptr) check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (tap upload)");
+    void* d = nullptr;
+    check(cudaMalloc(&d, bytes), "cudaMalloc (tap table)");
+    const cudaError_t e = cudaMemcpyAsync(d, host.data(), bytes, cudaMemcpyHostToDevice, s);
+    const cudaError_t e2 = e == cudaSuccess ? cudaStreamSynchronize(s) : e;
+    if (e2 != cudaSuccess) {
+      cudaFree(d);
+      check(e2, "tap table upload");
+    }
+    bytes_ += bytes;
+    return tables_[key] = static_cast<const Tap*>(d);
+  }
 
-void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream) {
-  cfg.validate();
-  detail::check_image(image, 0);
-  if (dst == nullptr) throw InvalidArgument("null output buffer");
-  require_cuda_device();
-  const detail::Plan pl = detail::make_plan(image, cfg);
+ private:
+  static constexpr size_t kMaxBytes = 32u << 20;
+  void clear() {
+    int current = -1;
+    cudaGetDevice(&current);
+    for (auto& kv : tables_) {
+      cudaSetDevice(std::get<0>(kv.first));
+      cudaFree(const_cast<Tap*>(kv.second));
+    }
+    if (current >= 0) cudaSetDevice(current);
+    cudaGetLastError();
+    tables_.clear();
+    bytes_ = 0;
+  }
+  std::mutex mutex_;
+  std::map<std::tuple<int, bool, int, int>, const Tap*> tables_;
+  std::map<int, cudaStream_t> streams_;
+  size_t bytes_ = 0;
+};
+
+TapCache& tap_cache() {
+  static TapCache* cache = new TapCache;  // never destroyed: CUDA may be torn down before static destructors run
+  return *cache;
+}
+
+// Enqueue the kernel for one image whose region (the plan's crop) starts at `region` (device or mapped memory) with
+// rows `stride` bytes apart.
+void launch(const detail::Plan& pl, const unsigned char* region, long long stride, void* dst, DType dtype,
+            cudaStream_t s) {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
   KernelParams p;
-  p.src = image.data;
-  p.stride = pl.stride;
+  p.src = region;
+  p.stride = stride;
   p.S = pl.S;
-  p.top = pl.top;
-  p.left = pl.left;
-  p.rh = pl.rh;
-  p.rw = pl.rw;
   p.oy = pl.oy;
   p.ox = pl.ox;
   p.oh = pl.oh;
@@ -108,17 +163,27 @@ void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* 
     p.fill[k] = pl.fill[k];
     p.src_c[k] = pl.src_c[k];
   }
-  p.ry = static_cast<double>(pl.rh) / pl.oh;
-  p.rx = static_cast<double>(pl.rw) / pl.ow;
+  p.ty = tap_cache().get(device, false, pl.rh, pl.oh);
+  p.tx = tap_cache().get(device, true, pl.rw, pl.ow);
   const dim3 block(32, 8);
   const dim3 grid((pl.S + block.x - 1) / block.x, (pl.S + block.y - 1) / block.y);
-  cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (dtype == DType::Float16) {
     preprocess_kernel<__half><<<grid, block, 0, s>>>(p, static_cast<__half*>(dst));
   } else {
     preprocess_kernel<float><<<grid, block, 0, s>>>(p, static_cast<float*>(dst));
   }
   check(cudaGetLastError(), "kernel launch");
+}
+
+}  // namespace
+
+void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream) {
+  cfg.validate();
+  detail::check_image(image, 0);
+  if (dst == nullptr) throw InvalidArgument("null output buffer");
+  require_cuda_device();
+  const detail::Plan pl = detail::make_plan(image, cfg);
+  launch(pl, image.data + pl.top * pl.stride + 3LL * pl.left, pl.stride, dst, dtype, static_cast<cudaStream_t>(stream));
 }
 
 bool built_with_cuda() { return true; }
@@ -129,29 +194,44 @@ std::string cuda_runtime_version() {
 }
 
 struct CudaFrameStaging::Impl {
-  unsigned char* buf = nullptr;
+  Upload requested = Upload::Auto, used = Upload::Auto;
+  unsigned char* host = nullptr;    // pinned (mapped in Mapped mode)
+  unsigned char* device = nullptr;  // Pinned mode: the DMA target; Mapped mode: the device view of `host`
   size_t cap = 0;
-  int device = -1;
-  void free_buffer() {
-    if (buf == nullptr) return;
+  int dev = -1;
+  Upload host_kind = Upload::Auto;  // how `host` was allocated
+  void free_buffers() {
+    if (host == nullptr && device == nullptr) return;
     int current = 0;
-    const bool restore = cudaGetDevice(&current) == cudaSuccess && current != device;
-    if (restore) cudaSetDevice(device);
-    cudaFree(buf);  // waits for work still using it
+    const bool restore = cudaGetDevice(&current) == cudaSuccess && current != dev;
+    if (restore) cudaSetDevice(dev);
+    if (host_kind == Upload::Pinned && device != nullptr) cudaFree(device);  // waits for work still using it
+    if (host != nullptr) cudaFreeHost(host);
     if (restore) cudaSetDevice(current);
     cudaGetLastError();
-    buf = nullptr;
+    host = device = nullptr;
     cap = 0;
   }
-  ~Impl() { free_buffer(); }
+  ~Impl() { free_buffers(); }
 };
 
-CudaFrameStaging::CudaFrameStaging() : impl_(std::make_unique<Impl>()) {}
+CudaFrameStaging::CudaFrameStaging(Upload upload) : impl_(std::make_unique<Impl>()) { impl_->requested = upload; }
+CudaFrameStaging::~CudaFrameStaging() = default;
+CudaFrameStaging::Upload CudaFrameStaging::upload() const { return impl_->used; }
 
 void CudaFrameStaging::synchronize(void* stream) {
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
-CudaFrameStaging::~CudaFrameStaging() = default;
+
+bool CudaFrameStaging::mapped_supported() {
+  int n = 0, device = 0, can_map = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0 || cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&can_map, cudaDevAttrCanMapHostMemory, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return can_map != 0;
+}
 
 void CudaFrameStaging::run(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype,
                            void* stream) {
@@ -171,32 +251,53 @@ void CudaFrameStaging::run(const ImageView* images, size_t count, const Preproce
   require_cuda_device();
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
-  if (impl_->device != device || impl_->cap < total) {
-    impl_->free_buffer();
-    void* p = nullptr;
-    check(cudaMalloc(&p, total), "cudaMalloc (frame staging)");
-    impl_->buf = static_cast<unsigned char*>(p);
-    impl_->cap = total;
-    impl_->device = device;
+  Upload mode = impl_->requested;
+  if (mode == Upload::Auto) {
+    int integrated = 0, can_map = 0;
+    check(cudaDeviceGetAttribute(&integrated, cudaDevAttrIntegrated, device), "cudaDeviceGetAttribute");
+    check(cudaDeviceGetAttribute(&can_map, cudaDevAttrCanMapHostMemory, device), "cudaDeviceGetAttribute");
+    mode = integrated && can_map ? Upload::Mapped : Upload::Pinned;
   }
-  cudaStream_t s = static_cast<cudaStream_t>(stream);
-  const size_t per_image = preprocessed_elems(cfg) * (dtype == DType::Float16 ? 2 : 4);
+  if (impl_->dev != device || impl_->cap < total || impl_->host_kind != mode) {
+    impl_->free_buffers();
+    impl_->dev = device;
+    impl_->host_kind = mode;
+    void* h = nullptr;
+    check(cudaHostAlloc(&h, total, mode == Upload::Mapped ? cudaHostAllocMapped : cudaHostAllocDefault),
+          mode == Upload::Mapped ? "cudaHostAlloc (mapped frame staging)" : "cudaHostAlloc (pinned frame staging)");
+    impl_->host = static_cast<unsigned char*>(h);
+    void* d = nullptr;
+    const cudaError_t e = mode == Upload::Mapped ? cudaHostGetDevicePointer(&d, h, 0) : cudaMalloc(&d, total);
+    if (e != cudaSuccess) {
+      impl_->free_buffers();
+      check(e, mode == Upload::Mapped ? "cudaHostGetDevicePointer" : "cudaMalloc (frame staging)");
+    }
+    impl_->device = static_cast<unsigned char*>(d);
+    impl_->cap = total;
+  }
+  impl_->used = mode;
+  // Pack each region's rows into the pinned buffer (the only pass over the frame on the CPU).
   for (size_t i = 0; i < count; ++i) {
     const Plan& pl = plans[i];
     const size_t row = static_cast<size_t>(3) * pl.rw;
     const uint8_t* src = images[i].data + pl.top * pl.stride + 3 * static_cast<int64_t>(pl.left);
-    unsigned char* d = impl_->buf + offsets[i];
-    check(cudaMemcpy2DAsync(d, row, src, static_cast<size_t>(pl.stride), row, pl.rh, cudaMemcpyHostToDevice, s),
-          "frame upload (cudaMemcpy2DAsync)");
-    // The uploaded region is the whole image the plan reads: for crop=center it is square, so cropping it again
-    // selects all of it and the output is the same as for the full frame.
-    ImageView region;
-    region.data = d;
-    region.height = pl.rh;
-    region.width = pl.rw;
-    region.row_stride = static_cast<int64_t>(row);
-    region.order = images[i].order;
-    preprocess_cuda(region, cfg, static_cast<unsigned char*>(dst) + i * per_image, dtype, stream);
+    unsigned char* h = impl_->host + offsets[i];
+    if (static_cast<size_t>(pl.stride) == row) {
+      std::memcpy(h, src, row * pl.rh);
+    } else {
+      for (int y = 0; y < pl.rh; ++y) std::memcpy(h + y * row, src + y * pl.stride, row);
+    }
+  }
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (mode == Upload::Pinned) {
+    check(cudaMemcpyAsync(impl_->device, impl_->host, total, cudaMemcpyHostToDevice, s),
+          "frame upload (cudaMemcpyAsync)");
+  }
+  const size_t per_image = preprocessed_elems(cfg) * (dtype == DType::Float16 ? 2 : 4);
+  for (size_t i = 0; i < count; ++i) {
+    const Plan& pl = plans[i];
+    // The packed region is what the plan reads: its rows start at offsets[i], 3 * rw bytes apart.
+    launch(pl, impl_->device + offsets[i], 3LL * pl.rw, static_cast<unsigned char*>(dst) + i * per_image, dtype, s);
   }
 }
 }  // namespace detail

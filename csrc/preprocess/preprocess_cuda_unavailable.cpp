@@ -23,7 +23,9 @@ namespace detail {
 std::string cuda_runtime_version() { return ""; }
 
 struct CudaFrameStaging::Impl {};
-CudaFrameStaging::CudaFrameStaging() = default;
+CudaFrameStaging::CudaFrameStaging(Upload) {}
+CudaFrameStaging::Upload CudaFrameStaging::upload() const { return Upload::Auto; }
+bool CudaFrameStaging::mapped_supported() { return false; }
 CudaFrameStaging::~CudaFrameStaging() = default;
 void CudaFrameStaging::synchronize(void*) {}
 void CudaFrameStaging::run(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType,
