@@ -1,0 +1,18 @@
+# Cross-compile for aarch64 Linux (Jetson's CPU) with Debian's g++-aarch64-linux-gnu; ctest runs the test executables
+# under qemu-user (qemu-aarch64 -L /usr/aarch64-linux-gnu: the target's loader and libraries come from there).
+#   cmake -S . -B build/aarch64 --preset aarch64   (or --toolchain cmake/toolchains/aarch64-linux-gnu.cmake)
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(YOLOCLS_CROSS_PREFIX aarch64-linux-gnu- CACHE STRING "Cross tool prefix")
+set(YOLOCLS_CROSS_SYSROOT /usr/aarch64-linux-gnu CACHE PATH "Target libraries (Debian's libc6-dev-arm64-cross)")
+set(CMAKE_C_COMPILER ${YOLOCLS_CROSS_PREFIX}gcc)
+set(CMAKE_CXX_COMPILER ${YOLOCLS_CROSS_PREFIX}g++)
+set(CMAKE_FIND_ROOT_PATH ${YOLOCLS_CROSS_SYSROOT})
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+find_program(YOLOCLS_QEMU_AARCH64 qemu-aarch64)
+if(YOLOCLS_QEMU_AARCH64)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${YOLOCLS_QEMU_AARCH64} -L ${YOLOCLS_CROSS_SYSROOT})
+endif()
