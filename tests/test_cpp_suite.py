@@ -49,7 +49,7 @@ def test_ctest_native(tmp_path: Path) -> None:
     out = _ok(_run(["ctest", "--output-on-failure"], cwd=build))
     assert "100% tests passed" in out, out
     for name in ("test_preprocess_golden", "test_preprocess_paths", "test_metadata", "test_onnx_reader",
-                 "test_runtime_errors", "test_tensorrt_sidecar"):
+                 "test_runtime_errors", "test_tensorrt_sidecar", "test_cuda_taps"):
         assert name in out, out
 
 

@@ -15,54 +15,30 @@
 #include <vector>
 
 #include "preprocess/cuda_staging.hpp"
+#include "preprocess/cuda_taps.hpp"
 #include "preprocess/plan.hpp"
 #include "yolocls/preprocess.hpp"
 
 namespace yolocls {
 namespace {
 
-// One axis tap: out = src[i0] * w0 + src[i1] * w1. Rows: i0/i1 are row indices; columns: byte offsets (3 * x).
-struct alignas(16) Tap {
-  int i0, i1;
-  float w0, w1;
-};
-
-struct KernelParams {
-  const unsigned char* src;  // first byte of the region read (crop applied)
-  long long stride;
-  int S, oy, ox, oh, ow;
-  float a[3], b[3], fill[3];
-  int src_c[3];
-  const Tap* __restrict__ ty;  // oh row taps
-  const Tap* __restrict__ tx;  // ow column taps
-};
+using detail::Tap;
+using detail::TapParams;
 
 __device__ __forceinline__ void put(float* p, float v) { *p = v; }
 __device__ __forceinline__ void put(__half* p, float v) { *p = __float2half_rn(v); }
 
 template <typename Out>
-__global__ void preprocess_kernel(KernelParams p, Out* __restrict__ out) {
+__global__ void preprocess_kernel(TapParams p, Out* __restrict__ out) {
   const int x = blockIdx.x * blockDim.x + threadIdx.x;
   const int y = blockIdx.y * blockDim.y + threadIdx.y;
   if (x >= p.S || y >= p.S) return;
   const size_t plane = static_cast<size_t>(p.S) * p.S;
   const size_t idx = static_cast<size_t>(y) * p.S + x;
-  const int ry = y - p.oy, rx = x - p.ox;
-  if (ry < 0 || ry >= p.oh || rx < 0 || rx >= p.ow) {  // letterbox padding
+  float v[3];
+  detail::tap_pixel(p, x, y, v);
 #pragma unroll
-    for (int k = 0; k < 3; ++k) put(out + k * plane + idx, p.fill[k]);
-    return;
-  }
-  const Tap ty = p.ty[ry], tx = p.tx[rx];  // 16-byte loads; a warp shares ty (one row)
-  const unsigned char* r0 = p.src + ty.i0 * p.stride;
-  const unsigned char* r1 = p.src + ty.i1 * p.stride;
-#pragma unroll
-  for (int k = 0; k < 3; ++k) {
-    const int c = p.src_c[k];
-    const float top = r0[tx.i0 + c] * tx.w0 + r0[tx.i1 + c] * tx.w1;
-    const float bot = r1[tx.i0 + c] * tx.w0 + r1[tx.i1 + c] * tx.w1;
-    put(out + k * plane + idx, (top * ty.w0 + bot * ty.w1) * p.a[k] + p.b[k]);
-  }
+  for (int k = 0; k < 3; ++k) put(out + k * plane + idx, v[k]);
 }
 
 void check(cudaError_t e, const char* what) {
@@ -83,27 +59,38 @@ void require_cuda_device() {
   }
 }
 
-// Device tap tables keyed by (device, axis kind, n_in, n_out), uploaded once and kept for the process's life (a video
-// stream has one geometry; a photo collection a few hundred). Uploads go through a private non-blocking stream that
-// is synchronised before the table is published, so any stream may use a table at once, and no capture in progress
-// on another stream is disturbed. Past kMaxBytes the cache starts over (cudaFree waits for kernels still reading).
+// Device tap tables keyed by (device, axis kind, n_in, n_out), uploaded once and kept (a video stream has one
+// geometry; a photo collection a few hundred). Uploads go through a private non-blocking stream that is synchronised
+// before the table is used, so any stream may read a table at once, and no capture in progress on another stream is
+// disturbed. with_taps() runs the caller's kernel launch under the cache's lock: no table pointer outlives the lock
+// unenqueued, so when the tables pass kMaxBytes (thousands of distinct geometries) the cache can start over after
+// waiting for each device's enqueued work.
 class TapCache {
  public:
-  const Tap* get(int device, bool columns, int n_in, int n_out) {
+  template <typename Launch>
+  void with_taps(int device, const detail::Plan& pl, Launch&& launch) {
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto key = std::make_tuple(device, columns, n_in, n_out);
-    const auto it = tables_.find(key);
-    if (it != tables_.end()) return it->second;
-    std::vector<Tap> host(n_out);
-    for (int d = 0; d < n_out; ++d) {
-      int i0, i1;
-      float w;
-      detail::linear_tap(d, n_in, n_out, &i0, &i1, &w);
-      const int unit = columns ? 3 : 1;
-      host[d] = Tap{unit * i0, unit * i1, 1.0f - w, w};
-    }
+    const size_t need = (find(device, false, pl.rh, pl.oh) ? 0 : pl.oh) +  // taps still to upload
+                        (find(device, true, pl.rw, pl.ow) ? 0 : pl.ow);
+    if (need > 0 && bytes_ + need * sizeof(Tap) > kMaxBytes) clear();
+    const Tap* ty = get(device, false, pl.rh, pl.oh);
+    const Tap* tx = get(device, true, pl.rw, pl.ow);
+    launch(ty, tx);
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = 32u << 20;
+  using Key = std::tuple<int, bool, int, int>;
+
+  const Tap* find(int device, bool columns, int n_in, int n_out) const {
+    const auto it = tables_.find(Key(device, columns, n_in, n_out));
+    return it == tables_.end() ? nullptr : it->second;
+  }
+
+  const Tap* get(int device, bool columns, int n_in, int n_out) {
+    if (const Tap* t = find(device, columns, n_in, n_out)) return t;
+    const std::vector<Tap> host = detail::make_taps(n_in, n_out, columns ? 3 : 1);
     const size_t bytes = host.size() * sizeof(Tap);
-    if (bytes_ + bytes > kMaxBytes) clear();
     cudaStream_t& s = streams_[device];
     if (s == nullptr) check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate (tap upload)");
     void* d = nullptr;
@@ -115,16 +102,18 @@ class TapCache {
       check(e2, "tap table upload");
     }
     bytes_ += bytes;
-    return tables_[key] = static_cast<const Tap*>(d);
+    return tables_[Key(device, columns, n_in, n_out)] = static_cast<const Tap*>(d);
   }
 
- private:
-  static constexpr size_t kMaxBytes = 32u << 20;
   void clear() {
     int current = -1;
     cudaGetDevice(&current);
-    for (auto& kv : tables_) {
-      cudaSetDevice(std::get<0>(kv.first));
+    int synced = -1;
+    for (auto& kv : tables_) {  // ordered by device first
+      const int device = std::get<0>(kv.first);
+      cudaSetDevice(device);
+      if (device != synced) cudaDeviceSynchronize();  // kernels enqueued with these tables have finished
+      synced = device;
       cudaFree(const_cast<Tap*>(kv.second));
     }
     if (current >= 0) cudaSetDevice(current);
@@ -132,8 +121,9 @@ class TapCache {
     tables_.clear();
     bytes_ = 0;
   }
+
   std::mutex mutex_;
-  std::map<std::tuple<int, bool, int, int>, const Tap*> tables_;
+  std::map<Key, const Tap*> tables_;
   std::map<int, cudaStream_t> streams_;
   size_t bytes_ = 0;
 };
@@ -149,30 +139,19 @@ void launch(const detail::Plan& pl, const unsigned char* region, long long strid
             cudaStream_t s) {
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
-  KernelParams p;
-  p.src = region;
-  p.stride = stride;
-  p.S = pl.S;
-  p.oy = pl.oy;
-  p.ox = pl.ox;
-  p.oh = pl.oh;
-  p.ow = pl.ow;
-  for (int k = 0; k < 3; ++k) {
-    p.a[k] = pl.a[k];
-    p.b[k] = pl.b[k];
-    p.fill[k] = pl.fill[k];
-    p.src_c[k] = pl.src_c[k];
-  }
-  p.ty = tap_cache().get(device, false, pl.rh, pl.oh);
-  p.tx = tap_cache().get(device, true, pl.rw, pl.ow);
+  TapParams p = detail::make_tap_params(pl, region, stride);
   const dim3 block(32, 8);
   const dim3 grid((pl.S + block.x - 1) / block.x, (pl.S + block.y - 1) / block.y);
-  if (dtype == DType::Float16) {
-    preprocess_kernel<__half><<<grid, block, 0, s>>>(p, static_cast<__half*>(dst));
-  } else {
-    preprocess_kernel<float><<<grid, block, 0, s>>>(p, static_cast<float*>(dst));
-  }
-  check(cudaGetLastError(), "kernel launch");
+  tap_cache().with_taps(device, pl, [&](const Tap* ty, const Tap* tx) {
+    p.ty = ty;
+    p.tx = tx;
+    if (dtype == DType::Float16) {
+      preprocess_kernel<__half><<<grid, block, 0, s>>>(p, static_cast<__half*>(dst));
+    } else {
+      preprocess_kernel<float><<<grid, block, 0, s>>>(p, static_cast<float*>(dst));
+    }
+    check(cudaGetLastError(), "kernel launch");
+  });
 }
 
 }  // namespace
