@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,27 @@ class CMakeExtension(Extension):
         super().__init__(name, sources=[])
 
 
+def _drop_stale_cache(build_dir: Path) -> None:
+    """Forget a CMake cache whose tools are gone: pip's isolated build env (cmake, ninja) is a new temp folder on each
+    build, while build_temp persists in the tree, so a second `pip wheel .` would find ninja's old path."""
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.is_file():
+        return
+    for line in cache.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.split(":")[0] in ("CMAKE_MAKE_PROGRAM", "CMAKE_COMMAND") and value and not Path(value).exists():
+            cache.unlink()
+            shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
+            return
+
+
 class CMakeBuild(build_ext):
     def build_extension(self, ext: Extension) -> None:
         out = Path(self.get_ext_fullpath(ext.name)).resolve()
         out_dir = out.parent
         build_dir = Path(self.build_temp).resolve() / "cmake"
         build_dir.mkdir(parents=True, exist_ok=True)
+        _drop_stale_cache(build_dir)
         import pybind11
 
         args = [
