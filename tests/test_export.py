@@ -442,7 +442,8 @@ def test_cli_export_onnx_and_triton(tmp_path: Path) -> None:
                                      "--output", str(out), "--max-batch", "4", "--half"])
     assert r.exit_code == 0, r.output
     assert "RANDOM weights" in r.output and "tiny.onnx" in r.output and "top-1" in r.output
-    meta = read_metadata(out)
+    assert not out.exists()  # --half writes its own file name
+    meta = read_metadata(tmp_path / "tiny.fp16.onnx")
     assert meta.imgsz == 64 and meta.half and meta.model == "tiny-cls"
     cfg = parse_pbtxt((tmp_path / "triton" / "tiny-cls" / "config.pbtxt").read_text())
     assert cfg["max_batch_size"] == 4

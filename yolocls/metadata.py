@@ -1,8 +1,20 @@
 """The metadata that travels with every exported model (ONNX ``metadata_props``, engine sidecar).
 
-ONNX files carry one ``metadata_props`` entry ``yolocls`` holding :meth:`ModelMetadata.to_json`, plus the
-YOLOv5-compatible keys ``names`` (a Python-dict string, as YOLOv5 writes it) and ``stride``. TensorRT
-engines carry the same JSON, with TensorRT fields added, in the sidecar ``<engine>.json``.
+ONNX files carry one ``metadata_props`` entry ``yolocls`` holding :meth:`ModelMetadata.to_json`, plus the keys
+YOLOv5 and ultralytics read (:meth:`ModelMetadata.compat_props`: ``names`` as a Python-dict string, ``stride``,
+``task``, ``imgsz``, ``batch``). TensorRT engines carry the same JSON, with TensorRT fields added, in the sidecar
+``<engine>.json``.
+
+The model's interface is stated, so every reader feeds and reads it right:
+
+- ``input_dtype``: ``float32`` (default) or ``float16`` (an FP16 file with float16 inputs/outputs);
+- ``output``: ``logits`` (default) or ``probs`` (softmax inside the graph);
+- ``normalized_in_graph``: ``true`` when mean/std normalisation is inside the graph. The ``preprocess`` block then
+  holds what a consumer must still do (crop, resize, ``x * scale`` with mean 0 and std 1), so readers that only
+  know the ``preprocess`` block (older yolocls, the C++ runtime) feed the file correctly; ``graph_normalization``
+  records the mean/std the graph applies.
+
+Files written before these keys existed read as float32 logits normalised outside the graph.
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ MAX_NAME_CHARS = 1024  # characters of one class name
 MAX_BATCH = 65_536  # static batch size
 MAX_METADATA_BYTES = 16 * 2**20  # the metadata JSON text
 MAX_JSON_DEPTH = 64  # nesting of JSON arrays/objects (the C++ reader has the same limit)
+INPUT_DTYPES = ("float32", "float16")
+OUTPUT_KINDS = ("logits", "probs")
 _FLOAT32_MAX = 3.4e38
 
 
@@ -52,6 +66,10 @@ class ModelMetadata:
     dynamic: bool = True
     batch: int = 1  # static batch size when not dynamic
     half: bool = False
+    input_dtype: str = "float32"  # of the model's input and output tensors
+    output: str = "logits"  # or "probs": softmax inside the graph
+    normalized_in_graph: bool = False  # mean/std inside the graph; preprocess then has mean 0, std 1
+    graph_normalization: dict[str, list[float]] | None = None  # {"mean": [...], "std": [...]} the graph applies
     version: str = field(default_factory=_version)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. TensorRT facts in a sidecar
@@ -64,6 +82,10 @@ class ModelMetadata:
         self.names = list(self.names)
         if not isinstance(self.preprocess, PreprocessConfig):
             raise InputError(f"preprocess must be a PreprocessConfig, got {type(self.preprocess).__name__}")
+        if self.input_dtype not in INPUT_DTYPES:
+            raise InputError(f"input_dtype must be one of {', '.join(INPUT_DTYPES)}, got {_short(self.input_dtype)}")
+        if self.output not in OUTPUT_KINDS:
+            raise InputError(f"output must be one of {', '.join(OUTPUT_KINDS)}, got {_short(self.output)}")
 
     @property
     def imgsz(self) -> int:
@@ -95,9 +117,14 @@ class ModelMetadata:
             "dynamic": self.dynamic,
             "batch": self.batch,
             "half": self.half,
+            "input_dtype": self.input_dtype,
+            "output": self.output,
+            "normalized_in_graph": self.normalized_in_graph,
             "yolocls_version": self.version,
             "created": self.created,
         }
+        if self.graph_normalization is not None:
+            d["graph_normalization"] = {k: list(v) for k, v in self.graph_normalization.items()}
         d.update(self.extra)
         return d
 
@@ -125,7 +152,8 @@ class ModelMetadata:
         if not isinstance(pp, dict):
             raise MetadataError(f"metadata 'preprocess' must be an object, got {_short(pp)}; re-export the model")
         known = {"schema", "task", "model", "names", "imgsz", "preprocess", "stride", "input_name", "output_name",
-                 "dynamic", "batch", "half", "yolocls_version", "created"}
+                 "dynamic", "batch", "half", "input_dtype", "output", "normalized_in_graph", "graph_normalization",
+                 "yolocls_version", "created"}
         return cls(
             names=names,
             preprocess=check_preprocess(pp, imgsz),
@@ -136,6 +164,10 @@ class ModelMetadata:
             dynamic=_boolean(d, "dynamic", True),
             batch=_integer(d, "batch", 1, 1, MAX_BATCH),
             half=_boolean(d, "half", False),
+            input_dtype=_choice(d, "input_dtype", "float32", INPUT_DTYPES),
+            output=_choice(d, "output", "logits", OUTPUT_KINDS),
+            normalized_in_graph=_boolean(d, "normalized_in_graph", False),
+            graph_normalization=_graph_normalization(d.get("graph_normalization")),
             version=_string(d, "yolocls_version", "unknown"),
             created=_string(d, "created", ""),
             extra={k: v for k, v in d.items() if k not in known},
@@ -146,9 +178,16 @@ class ModelMetadata:
         """Metadata from its JSON text (at most :data:`MAX_METADATA_BYTES`, nested at most :data:`MAX_JSON_DEPTH`)."""
         return cls.from_dict(parse_json(text))
 
-    def yolov5_props(self) -> dict[str, str]:
-        """The YOLOv5-compatible ONNX metadata entries (YOLOv5 writes ``str(dict)``)."""
-        return {"stride": str(self.stride), "names": str(dict(enumerate(self.names)))}
+    def compat_props(self) -> dict[str, str]:
+        """The ONNX metadata entries YOLOv5 and ultralytics read, written the way they write them.
+
+        YOLOv5 writes ``stride`` and ``names`` (``str(dict)``); ultralytics' AutoBackend also needs ``task``,
+        ``batch`` (``int(v)``) and ``imgsz`` (a ``[h, w]`` list literal), and uses ``imgsz`` as its input size.
+        """
+        return {"stride": str(self.stride), "names": str(dict(enumerate(self.names))), "task": self.task,
+                "imgsz": str([self.imgsz, self.imgsz]), "batch": str(self.batch)}
+
+    yolov5_props = compat_props  # the former name
 
 
 def _short(v: Any, limit: int = 40) -> str:
@@ -178,6 +217,28 @@ def _boolean(d: dict[str, Any], key: str, default: bool) -> bool:
     if not isinstance(v, bool):
         raise _bad(key, v, "true or false")
     return v
+
+
+def _choice(d: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    v = d.get(key, default)
+    if v not in allowed:
+        raise _bad(key, v, f"one of {', '.join(allowed)}")
+    return str(v)
+
+
+def _graph_normalization(v: Any) -> dict[str, list[float]] | None:
+    """``{"mean": [3 numbers], "std": [3 numbers]}`` or None (informational: the graph applies it)."""
+    if v is None:
+        return None
+    if not isinstance(v, dict) or set(v) != {"mean", "std"}:
+        raise _bad("graph_normalization", v, 'an object {"mean": [3 numbers], "std": [3 numbers]}')
+    out = {}
+    for key in ("mean", "std"):
+        x = v[key]
+        if not isinstance(x, list) or len(x) != 3:
+            raise _bad(f"graph_normalization.{key}", x, "a list of 3 numbers")
+        out[key] = [_number(f"graph_normalization.{key}", n) for n in x]
+    return out
 
 
 def _integer(d: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:

@@ -51,6 +51,15 @@ def _image_list(images: Path | None) -> list[Path] | None:
     return files
 
 
+def _variant_words(meta: Any) -> str:
+    """What a variant file is, in words: precision, input type and scaling, output kind."""
+    words = ["FP16 weights" if meta.half else "FP32",
+             f"{meta.input_dtype} inputs/outputs",
+             "input RGB 0-1 (mean/std in the graph)" if meta.normalized_in_graph else "input mean/std-normalised",
+             "output probabilities" if meta.output == "probs" else "output logits"]
+    return ", ".join(words)
+
+
 @user_errors
 def export(
     weights: Annotated[str, typer.Option("--weights", help="Checkpoint (.pt, ours or an official YOLOv5 *-cls.pt), "
@@ -65,7 +74,17 @@ def export(
                                                                          "--no-dynamic).")] = 1,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset (11-20).")] = 17,
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify with onnxsim.")] = True,
-    half: Annotated[bool, typer.Option("--half", help="FP16 weights, float32 inputs/outputs.")] = False,
+    half: Annotated[bool, typer.Option("--half", help="FP16 weights, float32 inputs/outputs; writes its own file "
+                                                      "(best.fp16.onnx), the FP32 best.onnx is left alone.")] = False,
+    half_io: Annotated[bool, typer.Option("--half-io", help="FP16 with float16 inputs/outputs (implies --half), for "
+                                                            "consumers that feed float16 (YOLOv5's/ultralytics' "
+                                                            "--half); writes best.fp16-io.onnx.")] = False,
+    normalize_in_graph: Annotated[bool, typer.Option("--normalize-in-graph", help="Mean/std normalisation inside "
+                                                     "the graph: the file takes RGB scaled to 0-1, as ultralytics "
+                                                     "feeds non-PyTorch models (adds .norm to the name).")] = False,
+    softmax: Annotated[bool, typer.Option("--softmax", help="Softmax inside the graph: output0 holds "
+                                                            "probabilities, not logits (adds .probs to the "
+                                                            "name).")] = False,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check against PyTorch in ONNX Runtime.")
                       ] = True,
     verify_images: Annotated[Path | None, typer.Option("--verify-images", help="Image file or folder for "
@@ -86,7 +105,7 @@ def export(
 
     require("train", "`yolocls export`", ("torch",))  # the model is traced in PyTorch
     require("export", "`yolocls export`", ("onnx", *(["onnxsim"] if simplify else []),
-                                            *(["onnxconverter_common"] if half else []),
+                                            *(["onnxconverter_common"] if half or half_io else []),
                                             *(["onnxruntime"] if verify else [])))
     from yolocls.export.formats import parse_include
     from yolocls.export.onnx import check_opset
@@ -94,6 +113,10 @@ def export(
     formats = parse_include(include)
     check_opset(opset)
     names = [f.name for f in formats]
+    half = half or half_io
+    if half_io and "engine" in names:
+        raise InputError("--half-io files take float16 inputs, which yolocls' engines do not: build the engine "
+                         "from --half alone (FP16 weights, float32 inputs/outputs)")
     if "engine" in names:  # fail before the ONNX export when TensorRT cannot run here
         from yolocls.runtime.tensorrt_python import import_tensorrt
 
@@ -120,7 +143,8 @@ def export(
     with err.status(f"exporting {onnx_path.name} ..."), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # res.warnings are printed below, once, as one line each
         res = export_onnx(model, onnx_path, imgsz=imgsz, dynamic=dynamic, batch_size=batch_size, simplify=simplify,
-                          half=half, opset=opset, verify=verify, images=images)
+                          half=half, opset=opset, verify=verify, images=images, half_io=half_io,
+                          normalize_in_graph=normalize_in_graph, softmax=softmax)
     rows = [(str(res.path), f"{res.size_mb:.2f}", f"{res.nodes_before} -> {res.nodes_after}",
              f"{res.verification.max_abs_diff:.2e}" if res.verification else "-",
              f"{res.verification.top1_agreement:.0%}" if res.verification else "-", f"{res.seconds:.1f}")]
@@ -147,13 +171,18 @@ def export(
     from rich.table import Table
 
     table = Table(title=f"yolocls export: {res.metadata.model}, {res.metadata.num_classes} classes, "
-                        f"{res.metadata.imgsz}px, opset {res.opset}{', fp16' if half else ''}")
+                        f"{res.metadata.imgsz}px, opset {res.opset}{', fp16' if half else ''}"
+                        f"{', float16 I/O' if half_io else ''}{', normalised in graph' if normalize_in_graph else ''}"
+                        f"{', probabilities' if softmax else ''}")
     table.add_column("file", overflow="fold")
     for col in ("MB", "nodes", "max diff", "top-1 agree", "s"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    if res.path != onnx_path:
+        console.print(f"wrote {res.path}: {_variant_words(res.metadata)}; {onnx_path.name} (if any) is left as it "
+                      "was", soft_wrap=True, highlight=False)
     for w in res.warnings:
         print(f"yolocls: warning: {w}", file=sys.stderr)
 

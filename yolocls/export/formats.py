@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from yolocls.errors import InputError
 
 # Options every format understands (the ONNX export underlies all of them).
-_ONNX_OPTIONS = frozenset({"imgsz", "dynamic", "batch_size", "opset", "simplify", "half", "verify"})
+_ONNX_OPTIONS = frozenset({"imgsz", "dynamic", "batch_size", "opset", "simplify", "half", "verify",
+                           "normalize_in_graph", "softmax"})
+_HALF_IO = frozenset({"half_io"})  # float16 inputs/outputs: not for engines (yolocls' runtimes feed them float32)
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,9 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", ".onnx", False, _ONNX_OPTIONS,
+        ExportFormat("onnx", ".onnx", False, _ONNX_OPTIONS | _HALF_IO,
                      "ONNX with yolocls metadata (ONNX Runtime, OpenVINO, TensorRT's parser)"),
-        ExportFormat("triton", "/", False, _ONNX_OPTIONS | {"max_batch", "instance_count"},
+        ExportFormat("triton", "/", False, _ONNX_OPTIONS | _HALF_IO | {"max_batch", "instance_count"},
                      "Triton Inference Server model repository (onnxruntime_onnx or tensorrt_plan)"),
         # Built by yolocls.export.tensorrt.build_engine (the TensorRT work), from the ONNX file.
         ExportFormat("engine", ".engine", True, _ONNX_OPTIONS | {"workspace", "int8", "max_batch"},

@@ -1,9 +1,14 @@
 """PyTorch classifier -> ONNX file with yolocls metadata (optionally simplified, fp16, verified).
 
 The file carries metadata_props ``yolocls`` (:class:`~yolocls.metadata.ModelMetadata` JSON: names, imgsz,
-preprocessing, ...) plus YOLOv5's own ``names``/``stride`` keys, so any runtime can use it without the
-checkpoint. Nothing is written until the model is built, checked and (by default) verified against
-PyTorch; the write itself is atomic, so a failed export never leaves a partial or wrong file behind.
+preprocessing, ...) plus the keys YOLOv5 and ultralytics read (``names``, ``stride``, ``task``, ``imgsz``,
+``batch``), so any runtime can use it without the checkpoint. Nothing is written until the model is built,
+checked and (by default) verified against PyTorch; the write itself is atomic, so a failed export never leaves a
+partial or wrong file behind.
+
+Variants get their own file names (:func:`variant_path`), so an FP16 export never replaces the FP32 file:
+``best.fp16.onnx`` (FP16 weights, float32 I/O), ``best.fp16-io.onnx`` (float16 inputs/outputs),
+``.norm`` (mean/std normalisation inside the graph: feed RGB scaled to 0-1) and ``.probs`` (softmax inside).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from yolocls.metadata import METADATA_KEY, ModelMetadata
 from yolocls.runtime.onnx_meta import metadata_from_props, read_onnx_metadata
 
 __all__ = ["ExportResult", "build_metadata", "check_opset", "export_onnx", "metadata_from_props", "probe_classifier",
-           "read_metadata", "write_metadata"]
+           "read_metadata", "variant_path", "write_metadata"]
 
 # torch's TorchScript exporter (dynamo=False) emits opsets 7..20; below 11 the ops that TensorRT and OpenVINO
 # parse best (e.g. Gemm/Flatten semantics, Resize) are missing or different.
@@ -72,6 +77,53 @@ def check_opset(opset: Any) -> int:
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise InputError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r} (17 is a safe choice)")
     return opset
+
+
+def variant_path(path: str | Path, half: bool = False, half_io: bool = False, normalize_in_graph: bool = False,
+                 softmax: bool = False) -> Path:
+    """The file name of an export variant: ``best.onnx`` -> ``best.fp16.onnx``, ``best.fp16-io.norm.probs.onnx``...
+
+    Tags, in this order: ``fp16`` (half) or ``fp16-io`` (half_io), ``norm`` (normalize_in_graph), ``probs``
+    (softmax). A name that already ends with the tags is kept as it is; the plain FP32 export keeps ``path``.
+    """
+    path = Path(path)
+    tags = (["fp16-io"] if half_io else ["fp16"] if half else []) + (["norm"] if normalize_in_graph else []) \
+        + (["probs"] if softmax else [])
+    if not tags:
+        return path
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    tail = "." + ".".join(tags)
+    if stem.endswith(tail):
+        return path
+    return path.with_name(stem + tail + path.suffix)
+
+
+class _InGraphPreprocess:
+    """Builds a module ``softmax(model((x - mean) / std))`` (each part optional) for an export that takes 0-1 input."""
+
+    @staticmethod
+    def wrap(model: Any, mean: Sequence[float], std: Sequence[float], normalize: bool, softmax: bool) -> Any:
+        import torch
+        from torch import nn
+
+        class InGraph(nn.Module):
+            mean: torch.Tensor
+            std: torch.Tensor
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+                self.normalize, self.softmax = normalize, softmax
+                self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
+                self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                if self.normalize:
+                    x = (x - self.mean) / self.std
+                y = self.model(x)
+                return y.softmax(1) if self.softmax else y
+
+        return InGraph().eval()
 
 
 def _prepare(model: Any) -> Any:
@@ -152,14 +204,21 @@ def build_metadata(
 
 
 def write_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
-    """Set metadata_props ``yolocls`` (JSON) and YOLOv5's ``names``/``stride`` on an ``onnx.ModelProto`` in place."""
-    props = {METADATA_KEY: metadata.to_json(), **metadata.yolov5_props()}
-    keep = [p for p in model_proto.metadata_props if p.key not in props]
+    """Set metadata_props ``yolocls`` (JSON) and the YOLOv5/ultralytics keys on an ``onnx.ModelProto`` in place.
+
+    Keys other tools left (onnxsim's ``onnxsim.*`` statistics) are dropped; the producer is yolocls.
+    """
+    from yolocls.export.simplify import is_simplifier_prop
+
+    props = {METADATA_KEY: metadata.to_json(), **metadata.compat_props()}
+    keep = [p for p in model_proto.metadata_props if p.key not in props and not is_simplifier_prop(p.key)]
     del model_proto.metadata_props[:]
     for p in keep:
         model_proto.metadata_props.add(key=p.key, value=p.value)
     for k, v in props.items():
         model_proto.metadata_props.add(key=k, value=v)
+    model_proto.producer_name = "yolocls"
+    model_proto.producer_version = metadata.version
 
 
 def read_metadata(path: str | Path) -> ModelMetadata:
@@ -216,6 +275,9 @@ def export_onnx(
     verify: bool = True,
     model_name: str | None = None,
     images: Sequence[str | Path | Any] | None = None,
+    half_io: bool = False,
+    normalize_in_graph: bool = False,
+    softmax: bool = False,
 ) -> ExportResult:
     """Export a PyTorch classifier to ONNX with yolocls metadata.
 
@@ -223,16 +285,24 @@ def export_onnx(
         model: any ``nn.Module`` mapping ``[N,3,H,W]`` float32 to ``[N,C]`` logits. Zoo models carry
             ``names``/``preprocess``/``model_name``; for others pass ``names``/``preprocess`` (defaults: class
             ids as names, ImageNet preprocessing). The module itself is not modified.
-        path: output ``.onnx`` file (folders are created; an existing file is replaced atomically).
+        path: output ``.onnx`` file (folders are created; an existing file is replaced atomically). Variants
+            write their own name beside it (:func:`variant_path`: ``best.onnx`` + ``half`` -> ``best.fp16.onnx``);
+            ``ExportResult.path`` is the file written.
         imgsz: input side in pixels (default: the model's preprocessing imgsz, else 224).
         dynamic: dynamic batch axis on input ``images`` and output ``output0``; else a fixed ``batch_size``.
         batch_size: batch of the traced input (the fixed batch when not dynamic).
         simplify: run onnxsim (kept only if it succeeds and does not grow the graph).
-        half: FP16 weights/arithmetic with float32 inputs/outputs.
+        half: FP16 weights/arithmetic with float32 inputs/outputs (what yolocls' runtimes and TensorRT take).
         opset: ONNX opset, ``MIN_OPSET``..``MAX_OPSET``.
         verify: compare with PyTorch in ONNX Runtime (batch 1 and 3 when dynamic) before writing.
         model_name: name stored in the metadata (default: the model's ``model_name`` or class name).
         images: real images (paths or BGR uint8 arrays) for verification; synthetic ones when omitted.
+        half_io: FP16 with float16 inputs and outputs, for consumers that feed float16 (YOLOv5's and
+            ultralytics' ``--half``); implies ``half``.
+        normalize_in_graph: mean/std normalisation inside the graph: the file takes RGB scaled to 0-1 (what
+            ultralytics feeds non-PyTorch models); the metadata's ``preprocess`` then has mean 0, std 1.
+        softmax: softmax inside the graph: the output is probabilities (ultralytics and Triton's
+            classification extension show the output values as confidences).
     Returns:
         :class:`ExportResult`.
     Raises:
@@ -250,9 +320,15 @@ def export_onnx(
         raise InputError(f"imgsz must be an integer >= 8 pixels, got {imgsz!r}")
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"expected a torch.nn.Module classifier, got {type(model).__name__}")
+    for flag, v in (("half", half), ("half_io", half_io), ("normalize_in_graph", normalize_in_graph),
+                    ("softmax", softmax)):
+        if not isinstance(v, bool):
+            raise InputError(f"{flag} must be True or False, got {v!r}")
+    half = half or half_io
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise InputError(f"ONNX output path must end in .onnx, got {path}")
+    path = variant_path(path, half, half_io, normalize_in_graph, softmax)
 
     t_prep = time.perf_counter()
     net = _prepare(model)
@@ -263,6 +339,19 @@ def export_onnx(
         size = int(size[0] if isinstance(size, (list, tuple)) else size)
     num_classes = probe_classifier(net, size, batch=max(batch_size, 2) if dynamic else batch_size)
     meta = build_metadata(model, num_classes, size, names, preprocess, model_name, dynamic, batch_size, half)
+    ref_model = model  # what verification runs in PyTorch, on the batch the file takes
+    if normalize_in_graph or softmax:
+        pp = meta.preprocess
+        net = _InGraphPreprocess.wrap(net, pp.mean, pp.std, normalize_in_graph, softmax)
+        ref_model = _InGraphPreprocess.wrap(model, pp.mean, pp.std, normalize_in_graph, softmax)
+        if normalize_in_graph:
+            meta.normalized_in_graph = True
+            meta.graph_normalization = {"mean": list(pp.mean), "std": list(pp.std)}
+            meta.preprocess = pp.replace(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+        if softmax:
+            meta.output = "probs"
+    if half_io:
+        meta.input_dtype = "float16"
 
     timings: dict[str, float] = {"prepare": time.perf_counter() - t_prep}
     t = time.perf_counter()
@@ -286,10 +375,9 @@ def export_onnx(
         from yolocls.export.fp16 import convert_to_fp16
 
         t = time.perf_counter()
-        proto = convert_to_fp16(proto)
+        proto = convert_to_fp16(proto, keep_io_types=not half_io)
         timings["fp16"] = time.perf_counter() - t
     write_metadata(proto, meta)
-    proto.producer_name = "yolocls"
     proto.doc_string = f"yolocls {meta.model} classifier, {meta.num_classes} classes, {size}x{size}"
     try:
         onnx.checker.check_model(proto)
@@ -304,7 +392,7 @@ def export_onnx(
         from yolocls.export.verify import verify_onnx
 
         t = time.perf_counter()
-        report = verify_onnx(blob, model, meta.preprocess, images=images, half=half, dynamic=dynamic,
+        report = verify_onnx(blob, ref_model, meta.preprocess, images=images, half=half, dynamic=dynamic,
                              batch_size=batch_size, input_name=INPUT_NAME)
         timings["verify"] = time.perf_counter() - t
 

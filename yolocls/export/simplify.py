@@ -35,6 +35,19 @@ def _warn(msg: str, warn: bool) -> None:
         warnings.warn(msg, stacklevel=3)
 
 
+def is_simplifier_prop(key: str) -> bool:
+    """Whether a metadata_props key is one of the statistics onnxsim leaves in the model (``onnxsim.*``)."""
+    return key == "onnxsim" or key.startswith("onnxsim.")
+
+
+def drop_simplifier_props(model: Any) -> None:
+    """Remove onnxsim's ``onnxsim.*`` metadata_props from an ``onnx.ModelProto`` in place (they are not metadata)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if not is_simplifier_prop(p.key)]
+    del model.metadata_props[:]
+    for k, v in keep:
+        model.metadata_props.add(key=k, value=v)
+
+
 def count_nodes(model: Any) -> int:
     """Number of nodes in the top-level graph of an ``onnx.ModelProto``."""
     return len(model.graph.node)
@@ -44,6 +57,7 @@ def simplify_onnx(model: Any, warn: bool = True) -> SimplifyResult:
     """Simplify an ``onnx.ModelProto`` with onnxsim; keep the input if onnxsim fails or is missing.
 
     The reason is in ``SimplifyResult.message`` and, with ``warn``, also issued as a ``UserWarning``.
+    onnxsim's ``onnxsim.*`` statistics are not left in the model's metadata_props.
     Shapes: a dynamic batch axis stays dynamic (no input shapes are overwritten). onnxsim's own numeric check
     (random inputs) is skipped: :mod:`yolocls.export.verify` checks the final file on real images instead.
     """
@@ -64,6 +78,7 @@ def simplify_onnx(model: Any, warn: bool = True) -> SimplifyResult:
         msg = "onnxsim could not validate its result; kept the unsimplified model"
         _warn(msg, warn)
         return SimplifyResult(model, before, before, False, msg)
+    drop_simplifier_props(simplified)
     after = count_nodes(simplified)
     if after > before:  # never accept a "simplification" that grows the graph
         msg = f"onnxsim grew the graph ({before} -> {after} nodes); kept the unsimplified model"

@@ -96,6 +96,9 @@ def inspect_onnx(path: str | os.PathLike[str]) -> OnnxInput:
     if len(shape) != 4:
         raise InputError(f"{p.name}: input {inputs[0].name!r} has rank {len(shape)}; expected NCHW (rank 4)")
     dtype = inputs[0].dtype or "float32"
+    if dtype == "float16":  # yolocls' engines and runtimes feed float32; TensorRT builds FP16 from fp32 I/O files
+        raise InputError(f"{p.name} takes float16 inputs (export --half-io, for consumers that feed float16); "
+                         "build engines from the float32-I/O FP16 file of `yolocls export --half` instead")
     fp16 = info.fp16_weights
     meta = metadata_from_props(info.props, p, input_shape=list(shape), allow_yolov5=True)
     return OnnxInput(inputs[0].name, shape, dtype, fp16, meta)

@@ -7,6 +7,11 @@ Layout written::
     <repo>/<name>/labels.txt       class names, one per line (Triton's classification extension)
     <repo>/<name>/<version>/model.onnx   (platform onnxruntime_onnx)  or  model.plan  (tensorrt_plan)
 
+Tensor types follow the metadata (``TYPE_FP16`` for a float16-I/O export). The config's ``parameters`` state what
+``output0`` holds (``output``: ``logits`` or ``probs``; Triton's classification extension reports these values as
+scores) and what the input must be (``normalized_in_graph``: ``true`` = RGB scaled to 0-1; ``false`` = mean/std
+normalised as in the ``yolocls`` parameter's ``preprocess``).
+
 A dynamic-batch model gets ``max_batch_size`` > 0 and dims without the batch axis (Triton adds it); a fixed-batch
 model gets ``max_batch_size: 0`` and its full shape. :func:`parse_pbtxt` reads the config back (tests, ``info``).
 """
@@ -83,6 +88,7 @@ def render_config(meta: ModelMetadata, name: str, platform: str, max_batch_size:
                   instance_count: int = 1, instance_kind: str = "KIND_AUTO") -> str:
     """The text of config.pbtxt (see the module docstring for the batching rules)."""
     s = meta.imgsz
+    dtype = "TYPE_FP16" if meta.input_dtype == "float16" else "TYPE_FP32"
     dims_in = [3, s, s] if max_batch_size > 0 else [meta.batch, 3, s, s]
     dims_out = [num_classes] if max_batch_size > 0 else [meta.batch, num_classes]
     lines = [
@@ -92,14 +98,14 @@ def render_config(meta: ModelMetadata, name: str, platform: str, max_batch_size:
         "input [",
         "  {",
         f"    name: {_pb_string(meta.input_name)}",
-        "    data_type: TYPE_FP32",
+        f"    data_type: {dtype}",
         f"    dims: [ {', '.join(map(str, dims_in))} ]",
         "  }",
         "]",
         "output [",
         "  {",
         f"    name: {_pb_string(meta.output_name)}",
-        "    data_type: TYPE_FP32",
+        f"    data_type: {dtype}",
         f"    dims: [ {', '.join(map(str, dims_out))} ]",
         '    label_filename: "labels.txt"',
         "  }",
@@ -114,13 +120,12 @@ def render_config(meta: ModelMetadata, name: str, platform: str, max_batch_size:
         f"    kind: {instance_kind}",
         "  }",
         "]",
-        "parameters {",
-        '  key: "yolocls"',
-        "  value {",
-        f"    string_value: {_pb_string(meta.to_json())}",
-        "  }",
-        "}",
     ]
+    params = {"output": meta.output, "normalized_in_graph": "true" if meta.normalized_in_graph else "false",
+              "yolocls": meta.to_json()}
+    for key, value in params.items():
+        lines += ["parameters {", f"  key: {_pb_string(key)}", "  value {", f"    string_value: {_pb_string(value)}",
+                  "  }", "}"]
     return "\n".join(lines) + "\n"
 
 

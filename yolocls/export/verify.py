@@ -165,6 +165,8 @@ def verify_onnx(
         raise ExportError(f"ONNX Runtime cannot load the exported model ({e})") from None
     details = []
     refs, gots = [], []
+    # a float16-I/O file (export_onnx(half_io=True)) is fed float16 and read back as float32
+    in_type = np.float16 if sess.get_inputs()[0].type == "tensor(float16)" else np.float32
     x_all = preprocess_with(frames, preprocess)  # once: the float64 reference costs ~40 ms per image
     for bs in batch_sizes:
         # Every image goes through at the file's own batch size; the extra dynamic check (batch 3) runs once,
@@ -177,7 +179,7 @@ def verify_onnx(
             x = np.ascontiguousarray(x)
             ref = _torch_logits(ref_model, x)
             try:
-                got = sess.run(None, {input_name: x})[0]
+                got = np.asarray(sess.run(None, {input_name: x.astype(in_type, copy=False)})[0], dtype=np.float32)
             except Exception as e:  # noqa: BLE001
                 raise VerificationError(f"ONNX Runtime failed on a batch of {bs} ({e})") from None
             d = compare_logits(ref, got, half)

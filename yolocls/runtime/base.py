@@ -33,6 +33,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
+def probs_to_logits(probs: np.ndarray) -> np.ndarray:
+    """Log-probabilities of ``[N, C]`` probabilities: logits whose softmax gives the probabilities back.
+
+    For models with softmax inside the graph (metadata ``output: probs``), so that ``infer`` returns logits for
+    every model (top-k, softmax and cross-entropy stay right). Zeros (float underflow) map to log(float32 tiny).
+    """
+    p = np.asarray(probs, dtype=np.float32)
+    return np.log(np.maximum(p, np.finfo(np.float32).tiny))
+
+
 def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest entries per row, sorted descending (ties: lower id first)."""
     k = max(1, min(int(k), probs.shape[1]))
@@ -62,7 +72,17 @@ class Backend(ABC):
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Logits ``[N, num_classes]`` float32 for a preprocessed ``[N, 3, S, S]`` float32 batch."""
+        """Logits ``[N, num_classes]`` float32 for a preprocessed ``[N, 3, S, S]`` float32 batch.
+
+        For a model with softmax in its graph (``metadata.output == "probs"``) these are its log-probabilities
+        (:meth:`_as_logits`), so softmax of them gives the model's own probabilities back.
+        """
+
+    def _as_logits(self, out: np.ndarray) -> np.ndarray:
+        """The model's raw output as float32 logits (log-probabilities when the graph ends in softmax)."""
+        if self.metadata.output == "probs":
+            return probs_to_logits(out)
+        return np.asarray(out, dtype=np.float32)
 
     def preprocess(self, images: Sequence[np.ndarray], bgr: bool = True) -> np.ndarray:
         """The spec'd preprocessing with this model's settings: the compiled kernel when built, else NumPy."""

@@ -1,4 +1,8 @@
-"""ONNX Runtime backend: runs an exported ``.onnx`` (fp32 or fp16 with fp32 I/O) on CPU or CUDA providers."""
+"""ONNX Runtime backend: runs an exported ``.onnx`` (fp32, fp16 with fp32 I/O, or float16 I/O) on CPU or CUDA.
+
+A float16-input file (``export --half-io``) is fed float16 (the preprocessed batch is cast), its float16 output is
+read back as float32.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +103,7 @@ class OnnxRuntimeBackend(Backend):
         n = x.shape[0]
         fb = self._fixed_batch
         if fb is None or fb == n:
-            return self._run(x)
+            return self._as_logits(self._run(x))
         # A fixed-batch file: run chunks of its batch size, padding the last one with copies of its first row.
         outs = []
         for i in range(0, n, fb):
@@ -108,7 +112,7 @@ class OnnxRuntimeBackend(Backend):
             if k < fb:
                 chunk = np.concatenate([chunk, np.repeat(chunk[:1], fb - k, axis=0)])
             outs.append(self._run(chunk)[:k])
-        return np.concatenate(outs)
+        return self._as_logits(np.concatenate(outs))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.session is None:

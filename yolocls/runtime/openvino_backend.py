@@ -94,16 +94,22 @@ class OpenVINOBackend(Backend):
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2:] != (s, s) or batch.shape[0] < 1:
             raise InputError(f"expected a [N, 3, {s}, {s}] batch, got shape {list(batch.shape)}")
         with _native.native_errors():
-            return self.runtime.infer(np.ascontiguousarray(batch, dtype=np.float32))
+            return self._as_logits(self.runtime.infer(np.ascontiguousarray(batch, dtype=np.float32)))
 
     def logits(self, images: Any, bgr: bool = True) -> np.ndarray:
         """Logits ``[N, C]`` of uint8 HxWx3 images (or paths): preprocessing + inference in one C++ call."""
         frames, _ = self._load_images(images)
         with _native.native_errors():
-            return self.runtime.logits(frames, bgr)
+            return self._as_logits(self.runtime.logits(frames, bgr))
 
     def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
-        """Top-k predictions per image; preprocessing, inference, softmax and top-k run in C++ without the GIL."""
+        """Top-k predictions per image; preprocessing, inference, softmax and top-k run in C++ without the GIL.
+
+        A model with softmax in its graph (``output: probs``) is ranked on its own probabilities (the C++
+        ``classify`` would apply softmax a second time): C++ preprocessing and inference, top-k here.
+        """
+        if self.metadata.output == "probs":
+            return super().predict(images, topk_k=topk_k, bgr=bgr)
         frames, _ = self._load_images(images)
         with _native.native_errors():
             results, timings = self.runtime.classify(frames, topk_k, bgr, return_timings=True)

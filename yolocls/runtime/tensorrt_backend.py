@@ -122,8 +122,8 @@ class TensorRTBackend(Backend):
         if x.ndim != 4 or x.shape[1:] != (3, s, s) or x.shape[0] < 1:
             raise InputError(f"batch must be float32 [N, 3, {s}, {s}] with N >= 1, got {list(x.shape)}")
         if self._native is not None:
-            return np.asarray(self._native.infer(x), dtype=np.float32)
-        return np.asarray(self._runner.infer(x), dtype=np.float32)
+            return self._as_logits(np.asarray(self._native.infer(x), dtype=np.float32))
+        return self._as_logits(np.asarray(self._runner.infer(x), dtype=np.float32))
 
     def close(self) -> None:
         if self._runner is not None:
