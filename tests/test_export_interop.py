@@ -146,6 +146,8 @@ def test_our_runtimes_read_the_variant_metadata(photo_model: PooledLinear, photo
         rt_c = _native.load_extension().Runtime(str(res.path), backend="openvino")  # metadata read in C++
         out = np.asarray(rt_c.logits(frames, True))
         np.testing.assert_allclose(out, ours, atol=1e-4)  # the graph's own probabilities: preprocessing matched
+        top_c = rt_c.classify(frames, 2)  # the C++ runtime does not apply softmax a second time
+        np.testing.assert_allclose([r[0][1] for r in top_c], ours.max(1), atol=1e-4)
 
 
 def test_metadata_states_the_interface_and_stays_backward_compatible() -> None:

@@ -132,6 +132,11 @@ ModelMetadata parse_metadata(const std::string& text_) {
   md.preprocess.imgsz = image_side(*imgsz);
   if (const json::Value* s = root.find("stride")) integer(*s, "stride", 1, kMaxImgsz);
   if (const json::Value* m = root.find("model")) md.model = text(*m, "model");
+  if (const json::Value* o = root.find("output")) {
+    const std::string& kind = text(*o, "output");
+    if (kind != "logits" && kind != "probs") bad("output must be \"logits\" or \"probs\"");
+    md.output_probs = kind == "probs";
+  }
   if (const json::Value* pp = root.find("preprocess")) {
     if (!pp->is_object()) bad("preprocess must be an object");
     PreprocessConfig& c = md.preprocess;

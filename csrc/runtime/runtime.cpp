@@ -71,6 +71,7 @@ struct Runtime::Impl {
   std::vector<std::string> names;
   Preprocessor preprocessor;
   int chunk = 0;  // images per inference call
+  bool output_probs = false;  // the graph ends in softmax (metadata "output": "probs"): classify() skips its own
   bool cuda_preprocess = false;
   // Device staging buffers for CUDA preprocessing, one per call in flight (a call holds one until its run() has
   // synchronised the slot's stream).
@@ -156,6 +157,7 @@ Runtime::Runtime(const std::string& model_path, const RuntimeOptions& options) {
   ModelMetadata md = read_metadata(model_path);
   impl_ = std::make_unique<Impl>(model_path, md.preprocess, options);
   impl_->names = std::move(md.names);
+  impl_->output_probs = md.output_probs;
   if (!impl_->names.empty() && static_cast<int>(impl_->names.size()) != num_classes()) {
     throw Error(model_path + ": metadata names " + std::to_string(impl_->names.size()) + " classes, the model outputs " +
                 std::to_string(num_classes()));
@@ -185,7 +187,7 @@ std::vector<std::vector<Classification>> Runtime::classify(const ImageView* imag
   Timings local;
   logits(images, count, buf.data(), &local);
   auto t0 = Clock::now();
-  softmax(buf.data(), static_cast<int>(count), nc, buf.data());
+  if (!impl_->output_probs) softmax(buf.data(), static_cast<int>(count), nc, buf.data());
   std::vector<std::vector<Classification>> out(count);
   for (size_t i = 0; i < count; ++i) out[i] = topk(buf.data() + i * nc, nc, k);
   local.postprocess_ms = ms_since(t0);

@@ -30,6 +30,14 @@ TEST(full_metadata) {
   CHECK(md.json.find("yolov5n-cls") != std::string::npos);
 }
 
+TEST(output_kind) {
+  CHECK(!parse_metadata(R"({"names": ["a"], "imgsz": 32})").output_probs);
+  CHECK(!parse_metadata(R"({"names": ["a"], "imgsz": 32, "output": "logits"})").output_probs);
+  CHECK(parse_metadata(R"({"names": ["a"], "imgsz": 32, "output": "probs"})").output_probs);
+  CHECK_THROWS(parse_metadata(R"({"names": ["a"], "imgsz": 32, "output": "softmax"})"), Error, "output must be");
+  CHECK_THROWS(parse_metadata(R"({"names": ["a"], "imgsz": 32, "output": 1})"), Error, "output must be a string");
+}
+
 TEST(defaults_and_names_object) {
   const ModelMetadata md = parse_metadata(R"({"names": {"1": "b", "0": "a", "10": "k"}, "imgsz": 224})");
   CHECK(md.names.size() == 3 && md.names[0] == "a" && md.names[1] == "b" && md.names[2] == "k");

@@ -12,6 +12,7 @@ struct ModelMetadata {
   std::vector<std::string> names;  // indexed by class id
   PreprocessConfig preprocess;
   std::string model;               // e.g. "yolov5n-cls"
+  bool output_probs = false;       // "output": "probs": softmax is inside the graph (else logits)
   std::string json;                // the raw JSON text
 };
 
@@ -20,7 +21,7 @@ struct ModelMetadata {
 ModelMetadata parse_metadata(const std::string& json);
 
 // Read a model's metadata: "<model>.json" beside the model when it exists (TensorRT engines), else for .onnx the
-// "yolocls" metadata_props entry (needs the OpenVINO backend compiled in to read ONNX). Throws Error when none.
+// "yolocls" metadata_props entry (read by the runtime itself, no ONNX library). Throws Error when none.
 ModelMetadata read_metadata(const std::string& model_path);
 
 }  // namespace yolocls

@@ -55,7 +55,8 @@ class Runtime {
   Runtime(Runtime&&) noexcept;
   Runtime& operator=(Runtime&&) noexcept;
 
-  // Top-k per image (most probable first). Images: uint8 HxWx3, see ImageView.
+  // Top-k per image (most probable first). Images: uint8 HxWx3, see ImageView. Probabilities are the softmax of the
+  // logits, or the model's own output when its metadata says "output": "probs" (softmax exported inside the graph).
   std::vector<std::vector<Classification>> classify(const ImageView* images, size_t count, int k = 5,
                                                     Timings* timings = nullptr) const;
   std::vector<std::vector<Classification>> classify(const std::vector<ImageView>& images, int k = 5,
