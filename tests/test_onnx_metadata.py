@@ -100,6 +100,8 @@ def test_reader_matches_onnx_load_on_real_exports(exported: dict[str, Path]) -> 
         assert [(v.name, v.elem_type, v.dims) for v in info.inputs] == ins
         assert [(v.name, v.elem_type, v.dims) for v in info.outputs] == outs
         assert info.initializer_count == n_init and not info.fp16_weights
+        proto = onnx.load(str(path), load_external_data=False)
+        assert info.parameter_count == sum(int(np.prod(t.dims)) for t in proto.graph.initializer) > 0
         meta = read_onnx_metadata(path)
         assert meta.names == NAMES and meta.imgsz == IMGSZ
     assert read_onnx_info(exported["static"]).inputs[0].dims == (2, 3, IMGSZ, IMGSZ)

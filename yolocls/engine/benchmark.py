@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from yolocls._extras import has_module, require
+from yolocls._extras import require
 from yolocls.engine.bench_report import NOT_AVAILABLE, images_per_second, latency_stats, new_report
 from yolocls.errors import InputError, YoloclsError
 
@@ -230,12 +230,9 @@ def file_source(path: str | os.PathLike[str], imgsz: int = 224) -> ModelSource:
                           module=module)
         return _with_cost(src, imgsz)
     if suffix == ".onnx":
-        params_m = None  # the parameter count is a column of the report only: counted where onnx is installed
-        if has_module("onnx"):
-            import onnx
+        from yolocls.runtime.onnx_meta import read_onnx_info
 
-            proto = onnx.load(str(path), load_external_data=False)
-            params_m = sum(int(np.prod(t.dims)) for t in proto.graph.initializer) / 1e6
+        params_m = read_onnx_info(path).parameter_count / 1e6  # our reader: no onnx import
         return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params_m)
     raise InputError(f"--weights must be a .pt checkpoint or an .onnx export, got {path.name!r}")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import mmap
 import os
 import re
@@ -78,6 +79,7 @@ class OnnxInfo:
     outputs: list[ValueInfo]
     fp16_weights: bool = False  # any float16 initializer (an FP16 export)
     initializer_count: int = 0
+    parameter_count: int = 0  # elements of all initializers (the model's parameters, as onnx counts them)
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -188,8 +190,9 @@ def _value_info(buf: mmap.mmap | bytes, a: int, b: int) -> ValueInfo:
     return ValueInfo(name, elem, dims)
 
 
-def _graph(buf: mmap.mmap | bytes, spans: list[tuple[int, int]]) -> tuple[list[ValueInfo], list[ValueInfo], bool, int]:
-    """Inputs (initializers removed), outputs, float16 weights, initializer count of the graph."""
+def _graph(buf: mmap.mmap | bytes,
+           spans: list[tuple[int, int]]) -> tuple[list[ValueInfo], list[ValueInfo], bool, int, int]:
+    """Inputs (initializers removed), outputs, float16 weights, initializer count and their elements (parameters)."""
     inputs: list[ValueInfo] = []
     outputs: list[ValueInfo] = []
     for a, b in spans:  # pass 1: the interface (bounded)
@@ -202,15 +205,27 @@ def _graph(buf: mmap.mmap | bytes, spans: list[tuple[int, int]]) -> tuple[list[V
                 dst.append(_value_info(buf, x, y))
     wanted = {v.name for v in inputs}
     init_names: set[str] = set()
-    fp16, count = False, 0
-    for a, b in spans:  # pass 2: initializer names (only those that are also inputs are kept) and types
+    fp16, count, elements = False, 0, 0
+    for a, b in spans:  # pass 2: initializer names (only those that are also inputs are kept), types and sizes
         for f, wt, x, y in _fields(buf, a, b):
             if f != 5:
                 continue
             _expect(wt, _LEN, "an initializer")
             count += 1
+            dims: list[int] = []
             for f2, wt2, x2, y2 in _fields(buf, x, y):
-                if f2 == 2 and wt2 == _VARINT and x2 == FLOAT16:
+                if f2 == 1:  # dims: repeated int64, unpacked (varints) or packed
+                    if wt2 == _VARINT:
+                        dims.append(_signed64(x2))
+                    else:
+                        _expect(wt2, _LEN, "initializer dims")
+                        i = x2
+                        while i < y2 and len(dims) <= MAX_RANK:
+                            v, i = _varint(buf, i, y2)
+                            dims.append(_signed64(v))
+                    if len(dims) > MAX_RANK:
+                        raise _Malformed(f"an initializer of rank > {MAX_RANK}")
+                elif f2 == 2 and wt2 == _VARINT and x2 == FLOAT16:
                     fp16 = True
                 elif f2 == 8:
                     _expect(wt2, _LEN, "an initializer name")
@@ -218,7 +233,8 @@ def _graph(buf: mmap.mmap | bytes, spans: list[tuple[int, int]]) -> tuple[list[V
                         nm = bytes(buf[x2:y2]).decode("utf-8", "replace")
                         if nm in wanted:
                             init_names.add(nm)
-    return [v for v in inputs if v.name not in init_names], outputs, fp16, count
+            elements += math.prod(max(d, 0) for d in dims)
+    return [v for v in inputs if v.name not in init_names], outputs, fp16, count, elements
 
 
 def parse_onnx_bytes(buf: mmap.mmap | bytes, name: str = "<bytes>") -> OnnxInfo:
@@ -254,10 +270,11 @@ def parse_onnx_bytes(buf: mmap.mmap | bytes, name: str = "<bytes>") -> OnnxInfo:
                 props[key] = value  # the last entry with a key wins, as in onnx and ONNX Runtime
         if not has_ir or not graphs:
             raise _Malformed("no ir_version" if not has_ir else "no graph")
-        inputs, outputs, fp16, count = _graph(buf, graphs)
+        inputs, outputs, fp16, count, elements = _graph(buf, graphs)
     except _Malformed as e:
         raise MetadataError(f"{name} is not a readable ONNX model ({e}); re-export it") from None
-    return OnnxInfo(props=props, inputs=inputs, outputs=outputs, fp16_weights=fp16, initializer_count=count)
+    return OnnxInfo(props=props, inputs=inputs, outputs=outputs, fp16_weights=fp16, initializer_count=count,
+                    parameter_count=elements)
 
 
 def read_onnx_info(path: str | os.PathLike[str]) -> OnnxInfo:
