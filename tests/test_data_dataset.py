@@ -158,7 +158,11 @@ def test_find_split_fallback(tmp_path: Path) -> None:
     (tmp_path / "test").mkdir()
     assert find_split(tmp_path, "val") == tmp_path / "test"
     assert find_split(tmp_path, "test") == tmp_path / "test"
+    (tmp_path / "test").rmdir()
     (tmp_path / "val").mkdir()
+    with pytest.raises(DatasetError, match=r"no test/ folder \(it has: train, val\); validate val/ with --split val"):
+        find_split(tmp_path, "test")  # asking for test/ never silently validates val/
+    (tmp_path / "test").mkdir()
     assert find_split(tmp_path, "val") == tmp_path / "val"
     with pytest.raises(DatasetError):
         find_split(tmp_path / "nothing", "train")

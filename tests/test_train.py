@@ -62,11 +62,11 @@ def test_train_digits_reaches_90_and_writes_outputs(tmp_path: Path, capsys: pyte
         assert (r.save_dir / f).is_file() and (r.save_dir / f).stat().st_size > 0, f
     rows = _read_csv(r.save_dir / "results.csv")
     assert list(rows[0]) == list(RESULT_KEYS)
-    assert [int(x["epoch"]) for x in rows] == list(range(8))
+    assert [int(x["epoch"]) for x in rows] == list(range(1, 9))  # epochs count from 1, as the progress shows
     assert float(rows[-1]["train/loss"]) < float(rows[0]["train/loss"])
     # the LR column follows the linear schedule lr0 * ((1 - e/E) * 0.99 + 0.01)
     for row in rows:
-        e = int(row["epoch"])
+        e = int(row["epoch"]) - 1
         assert float(row["lr"]) == pytest.approx(0.02 * LinearOrCosine(8, 0.01, False)(e), rel=1e-4)
 
     last = read_checkpoint(r.last)
@@ -121,7 +121,7 @@ def test_resume_gives_identical_results(tmp_path: Path) -> None:
         for name, t in sa["state"][k].items():
             assert torch.allclose(torch.as_tensor(t), torch.as_tensor(sb["state"][k][name]), atol=1e-6), (k, name)
     rows = _read_csv(part.save_dir / "results.csv")
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
 
     # a finished run cannot be resumed
     from yolocls.errors import InputError
@@ -225,7 +225,7 @@ def test_interrupt_mid_epoch_saves_state_and_resume_restarts_that_epoch(tmp_path
     assert ck["epoch"] == 0 and ck["updates"] == nb + 5 and ck["scheduler"]["last_epoch"] == 1
     done = Trainer(TrainConfig(resume=True, project=str(tmp_path), device="cpu", workers=0, progress=False)).train()
     assert done.save_dir == r.save_dir and done.epochs_completed == 3
-    assert [int(row["epoch"]) for row in done.rows] == [0, 1, 2]
+    assert [int(row["epoch"]) for row in done.rows] == [1, 2, 3]
     assert read_checkpoint(done.last)["updates"] == 3 * nb + 5
 
 

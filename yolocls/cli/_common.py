@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,3 +81,156 @@ def print_json(obj: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+# -- usage errors (typer/click): the same one line as every other user error -------------------------------------------
+
+# typer >= 0.20 vendors click as typer._click; older typer uses click itself: take the classes from where
+# typer.BadParameter lives, so both work.
+_click_exc: Any = importlib.import_module(typer.BadParameter.__module__)
+_BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"})
+
+
+def _opt_name(param: Any) -> str:
+    opts = list(getattr(param, "opts", None) or [])
+    longs = [o for o in opts if o.startswith("--")]
+    return (longs or opts or [str(getattr(param, "name", "?"))])[0]
+
+
+def _given(args: Sequence[str], param: Any) -> str | None:
+    """The value the user gave for option ``param`` (or an option name; the last one, as click keeps), or None."""
+    opts = [param] if isinstance(param, str) else (list(getattr(param, "opts", None) or [])
+                                                   + list(getattr(param, "secondary_opts", None) or []))
+    found = None
+    for i, a in enumerate(args):
+        for o in opts:
+            if a == o and i + 1 < len(args):
+                found = args[i + 1]
+            elif a.startswith(o + "="):
+                found = a[len(o) + 1:]
+    return found
+
+
+def _accepted(param: Any) -> str | None:
+    """'an integer >= 8', 'a number', ... from the parameter's type and range (typer's and click's spellings)."""
+    ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    ptype = getattr(param, "type", None)
+    kind = ann.__name__ if isinstance(ann, type) else str(getattr(ptype, "name", "") or "")
+    lo = getattr(param, "min", None)
+    hi = getattr(param, "max", None)
+    if lo is None and hi is None and ptype is not None:
+        lo, hi = getattr(ptype, "min", None), getattr(ptype, "max", None)
+    words = {"int": "an integer", "integer": "an integer", "integer range": "an integer", "float": "a number",
+             "float range": "a number"}
+    what = words.get(kind.lower())
+    if what is None:
+        return None
+    if lo is not None and hi is not None:
+        return f"{what} from {lo} to {hi}"
+    if lo is not None:
+        return f"{what} >= {lo}"
+    if hi is not None:
+        return f"{what} <= {hi}"
+    return what
+
+
+def _flag_given_a_value(cmd: Any, args: Sequence[str]) -> str | None:
+    """'--cos-lr true': a boolean flag followed by a word like true/false (flags take no value)."""
+    flags = {o: p for p in getattr(cmd, "params", []) if getattr(p, "is_flag", False)
+             for o in list(p.opts) + list(p.secondary_opts)}
+    for a, b in zip(args, args[1:], strict=False):
+        if a in flags and b.lower() in _BOOL_WORDS:
+            p = flags[a]
+            pair = " or ".join(list(p.opts)[:1] + list(p.secondary_opts)[:1])
+            return f"{a} takes no value: write {pair}, not {a} {b}"
+    return None
+
+
+def usage_error_line(e: Any, args: Sequence[str], group: Any = None, prog: str = "yolocls") -> str:
+    """One line for a typer/click usage error: the option, what was given and what is accepted."""
+    ctx = getattr(e, "ctx", None)
+    sub = ctx.command_path if ctx is not None else prog
+    cmd = getattr(ctx, "command", None)
+    if ctx is None or isinstance(cmd, typer.core.TyperGroup):  # name the subcommand when there is one
+        commands = getattr(group, "commands", {}) or {}
+        name = next((a for a in args if a in commands), None)
+        if name is not None:
+            sub = f"{ctx.command_path if ctx is not None else prog} {name}"
+            cmd = commands[name]
+    where = f"`{sub}`"
+    help_hint = f"see `{sub} --help`"
+    flag_msg = _flag_given_a_value(cmd, list(args)) if cmd is not None else None
+    if flag_msg:
+        return flag_msg
+    msg = " ".join(str(getattr(e, "message", "") or e).split())
+    if isinstance(e, _click_exc.NoSuchOption):
+        name = getattr(e, "option_name", None) or msg.rsplit(" ", 1)[-1]
+        close = sorted(getattr(e, "possibilities", None) or [])
+        guess = f" (did you mean {' or '.join(close)}?)" if close else ""
+        return f"unknown option {name} for {where}{guess}; {help_hint}"
+    if isinstance(e, _click_exc.MissingParameter):
+        param = getattr(e, "param", None)
+        if param is not None:
+            kind = "argument" if getattr(param, "param_type_name", "") == "argument" else "option"
+            what = _opt_name(param) if kind == "option" else str(getattr(param, "human_readable_name", param.name))
+            hint = getattr(param, "help", None)
+            return f"{where} needs the {kind} {what}" + (f" ({hint.rstrip('.')})" if hint else "") + f"; {help_hint}"
+    if isinstance(e, _click_exc.BadParameter):
+        param = getattr(e, "param", None)
+        if param is not None:
+            name = _opt_name(param)
+            given = _given(args, param)
+            accepted = _accepted(param)
+            shown = f" {given!r}" if given is not None else ""
+            if accepted:
+                return f"invalid value{shown} for {name}: must be {accepted}"
+            return f"invalid value{shown} for {name}: {msg}"
+        hint = getattr(e, "param_hint", None)
+        if hint:
+            hint = (hint if isinstance(hint, str) else " / ".join(hint)).strip("'")
+            given = _given(args, hint)
+            return f"invalid value{f' {given!r}' if given is not None else ''} for {hint}: {msg}"
+        return msg
+    if msg.startswith("No such command"):
+        import re
+
+        m = re.match(r"No such command (\S+?)\.?(?:\s+Did you mean (\S+?)\?)?$", msg)
+        name = m.group(1) if m else msg.split(" ", 3)[-1]
+        guess = f" (did you mean {m.group(2)}?)" if m and m.group(2) else ""
+        names = ", ".join(getattr(group, "commands", {}) or [])
+        return f"unknown command {name}{guess}; commands: {names}"
+    if msg.startswith("Got unexpected extra argument"):
+        extra = msg.rsplit("(", 1)[-1].rstrip(")")
+        return f"unexpected argument(s) {extra} for {where}; {help_hint}"
+    return f"{msg[:1].lower()}{msg[1:]}".rstrip(".") + f"; {help_hint}"
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The app's group: typer's and click's usage errors print the one ``yolocls: error: ...`` line (exit 2) that
+    every other user error prints, instead of a boxed panel; ``--help`` and command results are unchanged."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
+        except _click_exc.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # bare `yolocls`: the help
+                typer.echo(e.ctx.get_help(), err=True)
+                rv = 2
+            else:
+                prog = prog_name or "yolocls"
+                typer.echo(f"yolocls: error: {usage_error_line(e, argv, self, prog)}", err=True)
+                rv = 2
+        except _click_exc.ClickException as e:
+            first = " ".join(str(e.format_message()).split())
+            typer.echo(f"yolocls: error: {first}", err=True)
+            rv = e.exit_code
+        except _click_exc.Abort:
+            typer.echo("yolocls: interrupted", err=True)
+            rv = 130
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv

@@ -6,7 +6,13 @@ import importlib
 
 import typer
 
+from yolocls.cli._common import OneLineErrors
+
+# rich_markup_mode=None: click's plain help, where a flag reads `--cos-lr / --no-cos-lr` (rich's panels print every
+# flag as `--cos-lr <bool>`, which reads as taking a value) and lines wrap at the terminal's width without boxes.
 app = typer.Typer(
+    cls=OneLineErrors,
+    rich_markup_mode=None,
     name="yolocls",
     help="YOLOv5-style image classifiers: train, validate, export and deploy with low latency.",
     no_args_is_help=True,

@@ -105,7 +105,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
                     hint="`yolocls info --weights M.onnx` reads an exported model without it")
             from yolocls.models import create_model
 
-            row = _model_row(create_model(model, num_classes=num_classes), imgsz)
+            row = _model_row(create_model(str(model), num_classes=num_classes), imgsz)
         if as_json:
             print_json(row)
             return
@@ -151,11 +151,12 @@ def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool)
     """Measured params/FLOPs (built on the meta device: no memory, ~7 s for the zoo) next to the published ones."""
     require("train", "`yolocls info --list` (the zoo table is measured in PyTorch)", ("torch",))
     import torch
+    from rich import box
     from rich.table import Table
 
     from yolocls.models import create_model, get_entry, list_models, model_info
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in list_models():
         with torch.device("meta"):
             m = create_model(n, num_classes=num_classes)
@@ -168,16 +169,28 @@ def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool)
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"yolocls model zoo ({num_classes} classes; GFLOPs at imgsz)")
-    for col in ("model", "family", "imgsz", "params", "published params (M)", "GFLOPs (YOLOv5-style)",
-                "published FLOPs (B)", "true GFLOPs", "published top-1"):
-        table.add_column(col, justify="left" if col in ("model", "family") else "right")
+    # never truncate a name or a number: drop the family column and print params in millions when the terminal is
+    # narrow (80 columns fit), and let only the two-line headers wrap
+    width = console.width
+    full = width >= 100
+    table = Table(title=f"yolocls model zoo ({num_classes} classes; GFLOPs at imgsz)", box=box.SIMPLE_HEAD)
+    cols: list[tuple[str, str]] = [("model", "left")]
+    if full:
+        cols.append(("family", "left"))
+    cols += [("imgsz", "right"), ("params" if full else "params\nM", "right"), ("pub.\nM", "right"),
+             ("GFLOPs\nYOLOv5", "right"), ("pub.\nB", "right"), ("true\nGFLOPs", "right"), ("pub.\ntop-1", "right")]
+    for col, justify in cols:
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
         p = r["published"]
-        table.add_row(r["name"], r["family"], str(r["imgsz"]), f"{r['params']:,}", str(p.get("params_m", "")),
-                      f"{r['gflops']:.3f}", str(p.get("flops_b", "")), f"{r['gflops_true']:.3f}", str(p.get("top1", "")))
+        params = f"{r['params']:,}" if full else f"{r['params'] / 1e6:.3f}"
+        cells = [r["name"], *([r["family"]] if full else []), str(r["imgsz"]), params, str(p.get("params_m", "")),
+                 f"{r['gflops']:.3f}", str(p.get("flops_b", "")), f"{r['gflops_true']:.3f}", str(p.get("top1", ""))]
+        table.add_row(*cells)
     console.print(table)
-    console.print("YOLOv5-style GFLOPs = 2 x thop MACs of the BN-fused model at 32 px scaled to imgsz (as YOLOv5 "
+    console.print("pub. = published: params (M), FLOPs@224 (B, YOLOv5's count), ImageNet top-1 (%). "
+                  + ("" if full else "A terminal of >= 100 columns adds the family and exact params. ")
+                  + "YOLOv5-style GFLOPs = 2 x thop MACs of the BN-fused model at 32 px scaled to imgsz (as YOLOv5 "
                   "reports); true GFLOPs = 2 x MACs of Conv and Linear at imgsz.")
 
 

@@ -21,7 +21,9 @@ def predict(
                                                             "PROJECT/NAME/predictions.<fmt>.")] = None,
     project: Annotated[str, typer.Option("--project")] = "runs/predict",
     name: Annotated[str, typer.Option("--name")] = "exp",
-    exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok")] = False,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs on the first frame first (0: time "
+                                                                "the cold start).")] = 1,
 ) -> None:
     """Print the top-k classes (with names and probabilities) and timings for every image or frame."""
     if save is not None and save not in ("csv", "json"):
@@ -42,9 +44,10 @@ def predict(
 
     dev = str(select_device(device))
     res = run_predict(weights, source, topk=topk, imgsz=imgsz, device=dev, save=save, project=project, name=name,
-                      exist_ok=exist_ok, on_frame=show)
+                      exist_ok=exist_ok, on_frame=show, warmup=warmup)
     sp = res.speed
-    typer.echo(f"{len(res.frames)} frame(s) with {res.backend}: {sp.get('preprocess', 0):.2f} ms preprocess, "
+    warm = f" after {res.warmup} warm-up run(s)" if res.warmup else ", cold start included (--warmup 0)"
+    typer.echo(f"{len(res.frames)} frame(s) with {res.backend}{warm}: {sp.get('preprocess', 0):.2f} ms preprocess, "
                f"{sp.get('inference', 0):.2f} ms inference, {sp.get('postprocess', 0):.2f} ms postprocess per frame")
     for path, reason in res.skipped:
         typer.echo(f"skipped {path}: {reason}", err=True)

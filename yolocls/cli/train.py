@@ -13,6 +13,7 @@ _OPTIMIZERS = ("SGD", "Adam", "AdamW")
 
 @user_errors
 def train(
+    ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", help="Zoo model to train from scratch (default "
                                                                 "yolov5s-cls).")] = None,
     weights: Annotated[str | None, typer.Option("--weights", "--pretrained", help="Start from these weights (ours or "
@@ -22,41 +23,55 @@ def train(
                     ] = "digits",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Total batch size over all processes.")] = 64,
-    imgsz: Annotated[int, typer.Option("--imgsz", "--img", "--img-size", min=8, help="Train/val image size (px).")
-                     ] = 224,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="SGD, Adam or AdamW.")] = "Adam",
-    lr0: Annotated[float, typer.Option("--lr0", help="Initial learning rate.")] = 1e-3,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8, show_default=False,
+                                              help="Train/val image size (px) [default: the dataset's, else 224; "
+                                                   "digits: 32].")] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", show_default=False,
+                                                  help="SGD, Adam or AdamW [default: Adam].")] = None,
+    lr0: Annotated[float | None, typer.Option("--lr0", show_default=False,
+                                              help="Initial learning rate [default: the dataset's, else 0.001; "
+                                                   "digits: 0.003].")] = None,
     lrf: Annotated[float, typer.Option("--lrf", help="Final LR as a fraction of lr0.")] = 0.01,
     momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum / Adam beta1.")] = 0.9,
     decay: Annotated[float, typer.Option("--decay", "--weight-decay", help="Weight decay (not on BN and biases)."
                                          )] = 5e-5,
     label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.1,
-    cos_lr: Annotated[bool, typer.Option("--cos-lr", help="Cosine LR decay instead of linear.")] = False,
+    cos_lr: Annotated[bool, typer.Option("--cos-lr/--no-cos-lr", help="Cosine LR decay instead of linear.")
+                      ] = False,
     warmup_epochs: Annotated[float, typer.Option("--warmup-epochs", min=0.0)] = 0.0,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Head dropout probability.")] = None,
-    no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off the train augmentation.")] = False,
-    no_ema: Annotated[bool, typer.Option("--no-ema", help="Do not keep an EMA of the weights.")] = False,
-    no_amp: Annotated[bool, typer.Option("--no-amp", help="No mixed precision on CUDA.")] = False,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", show_default=False,
+                                                 help="The train augmentation (random resized crop, flip, colour "
+                                                      "jitter) [default: the dataset's, else on; digits: off].")
+                       ] = None,
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Keep an EMA of the weights (validated and saved).")
+                   ] = True,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N epochs without a better top-1 "
                                                                     "(0: never).")] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0, 0,1 ...")] = "",
     workers: Annotated[int, typer.Option("--workers", min=0, help="Dataloader workers per process.")] = 2,
-    cache: Annotated[bool, typer.Option("--cache", help="Keep decoded images in RAM.")] = False,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Keep decoded images in RAM.")] = False,
     project: Annotated[str, typer.Option("--project")] = "runs/train",
     name: Annotated[str, typer.Option("--name")] = "exp",
-    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Reuse project/name instead of incrementing.")] = False,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok",
+                                           help="Reuse project/name instead of incrementing.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Resume a run: --resume (the newest last.pt under "
-                                                          "--project) or --resume PATH/last.pt.")] = False,
+                                                          "--project) or --resume PATH/last.pt. May change "
+                                                          "--epochs, --patience, --workers, --device, --cache, "
+                                                          "--plots; other flags must match the run's.")] = False,
     resume_path: Annotated[str | None, typer.Argument(metavar="PATH", show_default=False,
                                                       help="The last.pt to continue (with --resume).")] = None,
-    no_plots: Annotated[bool, typer.Option("--no-plots")] = False,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write results.png and "
+                                                                    "confusion_matrix.png.")] = True,
 ) -> None:
     """Train a classifier; writes weights/last.pt, weights/best.pt, results.csv and plots to PROJECT/NAME."""
-    if optimizer.lower() not in {o.lower() for o in _OPTIMIZERS}:
-        raise typer.BadParameter(f"must be one of {', '.join(_OPTIMIZERS)}", param_hint="--optimizer")
-    optimizer = next(o for o in _OPTIMIZERS if o.lower() == optimizer.lower())
-    if lr0 <= 0:
+    if optimizer is not None:
+        if optimizer.lower() not in {o.lower() for o in _OPTIMIZERS}:
+            raise typer.BadParameter(f"must be one of {', '.join(_OPTIMIZERS)}", param_hint="--optimizer")
+        optimizer = next(o for o in _OPTIMIZERS if o.lower() == optimizer.lower())
+    if lr0 is not None and lr0 <= 0:
         raise typer.BadParameter("must be > 0", param_hint="--lr0")
     if not 0 <= label_smoothing < 1:
         raise typer.BadParameter("must be in [0, 1)", param_hint="--label-smoothing")
@@ -75,13 +90,27 @@ def train(
         model=model if (model or weights) else "yolov5s-cls", pretrained=weights, data=data, epochs=epochs,
         batch_size=batch_size, imgsz=imgsz, optimizer=optimizer, lr0=lr0, lrf=lrf, momentum=momentum,
         weight_decay=decay, cos_lr=cos_lr, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-        dropout=dropout, ema=not no_ema, amp=not no_amp, patience=patience, seed=seed, workers=workers,
-        device=device, cache=cache, augment=not no_augment, project=project, name=name, exist_ok=exist_ok,
-        resume=(resume_path or True) if resume else False, plots=not no_plots,
+        dropout=dropout, ema=ema, amp=amp, patience=patience, seed=seed, workers=workers,
+        device=device, cache=cache, augment=augment, project=project, name=name, exist_ok=exist_ok,
+        resume=(resume_path or True) if resume else False, plots=plots,
     )
-    result = Trainer(cfg).train()
+    result = Trainer(cfg, given=given_settings(ctx)).train()
     if result.interrupted:
         raise typer.Exit(130)
+
+
+#: CLI parameter -> TrainConfig field, where the names differ
+_FIELD_OF = {"weights": "pretrained", "decay": "weight_decay"}
+
+
+def given_settings(ctx: typer.Context) -> list[str]:
+    """The TrainConfig fields the user set on the command line (what a --resume must check against its run)."""
+    out = []
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            out.append(_FIELD_OF.get(name, name))
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -19,30 +20,37 @@ def val(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
     device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0 ...")] = "",
     workers: Annotated[int, typer.Option("--workers", min=0)] = 0,
-    half: Annotated[bool, typer.Option("--half", help="FP16 autocast (PyTorch on CUDA).")] = False,
+    half: Annotated[bool, typer.Option("--half/--no-half", help="FP16 autocast (PyTorch on CUDA).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-class accuracy.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     precision: Annotated[str | None, typer.Option("--precision", help="OpenVINO inference precision for an .onnx: "
                                                   "f32, bf16, f16 or default (measures the accuracy cost).")
                          ] = None,
+    project: Annotated[str, typer.Option("--project")] = "runs/val",
+    name: Annotated[str, typer.Option("--name")] = "exp",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok",
+                                           help="Reuse project/name instead of incrementing.")] = False,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Save confusion_matrix.png and .csv to "
+                                                                    "PROJECT/NAME.")] = True,
 ) -> None:
-    """Validate a model: top-1/top-5 accuracy, loss and speed per image."""
+    """Validate a model: top-1/top-5 accuracy, loss (plain cross-entropy), confusion matrix and speed per image."""
     if split not in ("val", "test"):
         raise typer.BadParameter("must be val or test", param_hint="--split")
     from yolocls._extras import require
 
-    require("train", "`yolocls val`", ("torch", "cv2"))
+    require("train", "`yolocls val`", ("torch", "cv2", *(("matplotlib",) if plots else ())))
     from yolocls.engine.validator import validate
 
     r = validate(weights, data, split=split, imgsz=imgsz, batch_size=batch_size, workers=workers, device=device,
                  half=half, progress=not json_out, precision=precision)
+    saved = _save_confusion(r, project, name, exist_ok) if plots else None
     if json_out:
-        print_json({"weights": weights, **r.to_dict()})
+        print_json({"weights": weights, **r.to_dict(), "saved": str(saved) if saved else None})
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{weights} on {data} ({r.backend})")
+    table = Table(title=f"{weights} on {r.split_dir or data} ({r.backend})")
     for col in ("images", "top1", "top5", "loss", "preprocess ms/img", "inference ms/img", "postprocess ms/img"):
         table.add_column(col, justify="right")
     table.add_row(str(r.num_images), f"{r.top1:.4f}", f"{r.top5:.4f}", f"{r.loss:.4f}",
@@ -58,8 +66,49 @@ def val(
         for name, n, acc in zip(r.names, support, r.per_class, strict=False):
             per.add_row(name, str(int(n)), "-" if n == 0 else f"{acc:.4f}")
         console.print(per)
+    _print_confusion(console, r)
+    if saved is not None:
+        typer.echo(f"confusion matrix saved to {saved / 'confusion_matrix.png'} and confusion_matrix.csv")
     if r.num_corrupt:
         typer.echo(f"skipped {r.num_corrupt} corrupt image(s)", err=True)
+
+
+#: Up to this many classes the confusion matrix is printed as a table (it is always saved).
+PRINT_CONFUSION_MAX = 20
+
+
+def _print_confusion(console: Any, r: Any) -> None:
+    from rich.table import Table
+
+    n = len(r.names)
+    if n > PRINT_CONFUSION_MAX:
+        return
+    cm = Table(title="confusion matrix (rows: true class, columns: predicted; counts)")
+    cm.add_column("true \\ predicted")
+    for name in r.names:
+        cm.add_column(str(name), justify="right")
+    for name, row in zip(r.names, r.confusion, strict=False):
+        cm.add_row(str(name), *(str(int(v)) for v in row))
+    console.print(cm)
+
+
+def _save_confusion(r: Any, project: str, name: str, exist_ok: bool) -> Path:
+    """PROJECT/NAME/confusion_matrix.png (counts and rates) and confusion_matrix.csv (counts)."""
+    import csv
+    import io
+
+    from yolocls.engine.plots import plot_confusion_matrix
+    from yolocls.utils.files import atomic_write_text, increment_path, make_run_dir
+
+    out = make_run_dir(increment_path(Path(project) / name, exist_ok=exist_ok))
+    plot_confusion_matrix(r.confusion, r.names, out / "confusion_matrix.png")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["true\\predicted", *r.names])
+    for n, row in zip(r.names, r.confusion, strict=False):
+        w.writerow([n, *(int(v) for v in row)])
+    atomic_write_text(out / "confusion_matrix.csv", buf.getvalue())
+    return out
 
 
 def register(app: typer.Typer) -> None:

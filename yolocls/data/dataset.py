@@ -25,7 +25,17 @@ from yolocls.errors import DatasetError, InputError
 LOGGER = logging.getLogger(__name__)
 
 BUILTIN_DATASETS = ("digits",)
-SPLIT_ALIASES = {"train": ("train",), "val": ("val", "test"), "test": ("test", "val")}
+#: What a built-in dataset trains well with when the user does not say otherwise (scripts/demo.sh's recipe for the
+#: 8x8 digits: 32 px, no augmentation since a random resized crop of an 8x8 digit destroys it, Adam lr0 0.003).
+BUILTIN_TRAIN_SETTINGS: dict[str, dict[str, Any]] = {
+    "digits": {"imgsz": 32, "augment": False, "optimizer": "Adam", "lr0": 0.003},
+}
+#: A folder dataset may carry its own: ``<root>/yolocls.json`` = ``{"train": {"imgsz": 64, "augment": false}}``.
+DATASET_SETTINGS_FILE = "yolocls.json"
+TRAIN_SETTING_TYPES: dict[str, tuple[type, ...]] = {"imgsz": (int,), "augment": (bool,), "optimizer": (str,),
+                                                    "lr0": (int, float)}
+# asking for val/ takes test/ when a dataset has only that (as YOLOv5 does); asking for test/ means test/
+SPLIT_ALIASES = {"train": ("train",), "val": ("val", "test"), "test": ("test",)}
 
 
 def resolve_dataset(data: str | os.PathLike[str], splits: Sequence[str] = ("train", "val")) -> Path:
@@ -56,8 +66,40 @@ def resolve_dataset(data: str | os.PathLike[str], splits: Sequence[str] = ("trai
     return root
 
 
+def recommended_train_settings(data: str | os.PathLike[str]) -> dict[str, Any]:
+    """The training settings a dataset recommends (``imgsz``, ``augment``, ``optimizer``, ``lr0``; any subset).
+
+    Built-in datasets have theirs in :data:`BUILTIN_TRAIN_SETTINGS`; a folder may hold :data:`DATASET_SETTINGS_FILE`
+    with a ``"train"`` object. A flag the user gives always wins over these.
+
+    Raises:
+        DatasetError: the settings file is not valid JSON or holds an unknown key or a value of the wrong type.
+    """
+    import json
+
+    if isinstance(data, str) and data in BUILTIN_TRAIN_SETTINGS:
+        return dict(BUILTIN_TRAIN_SETTINGS[data])
+    f = Path(data).expanduser() / DATASET_SETTINGS_FILE
+    if not f.is_file():
+        return {}
+    try:
+        train = json.loads(f.read_text(encoding="utf-8")).get("train", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise DatasetError(f"cannot read {f}: {e}; expected {{\"train\": {{\"imgsz\": 64, \"augment\": false}}}}"
+                           ) from None
+    if not isinstance(train, dict):
+        raise DatasetError(f"{f}: \"train\" must be an object of settings")
+    for k, v in train.items():
+        types = TRAIN_SETTING_TYPES.get(k)
+        if types is None:
+            raise DatasetError(f"{f}: unknown training setting {k!r} (known: {', '.join(TRAIN_SETTING_TYPES)})")
+        if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
+            raise DatasetError(f"{f}: {k} must be {' or '.join(t.__name__ for t in types)}, got {v!r}")
+    return dict(train)
+
+
 def find_split(root: str | os.PathLike[str], split: str) -> Path:
-    """``<root>/<split>``; ``val`` falls back to ``test`` and ``test`` to ``val``.
+    """``<root>/<split>``; ``val`` falls back to ``test`` (a dataset with only ``test/``), ``test`` never falls back.
 
     Raises:
         DatasetError: no such split folder (the message lists what the folder holds).
@@ -70,6 +112,9 @@ def find_split(root: str | os.PathLike[str], split: str) -> Path:
             return root / name
     have = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
     want = " or ".join(f"{n}/" for n in SPLIT_ALIASES[split])
+    if split == "test" and "val" in have:
+        raise DatasetError(f"dataset {root} has no test/ folder (it has: {', '.join(have)}); validate val/ with "
+                           "--split val")
     raise DatasetError(f"dataset {root} has no {want} folder (it has: {', '.join(have) or 'no folders'}); "
                        f"expected {root}/{{train,val}}/<class>/<images>")
 

@@ -98,6 +98,8 @@ def materialize_digits(root: str | os.PathLike[str] | None = None) -> Path:
     Safe against a killed process (atomic rename) and against several processes (e.g. DDP ranks) doing it at
     once: the first complete tree wins, the others discard theirs. An incomplete tree left by older code is rebuilt.
     """
+    from yolocls.utils.files import apply_umask
+
     base = Path(root).expanduser() if root is not None else datasets_dir()
     target = base / NAME
     if _is_complete(target):
@@ -110,6 +112,7 @@ def materialize_digits(root: str | os.PathLike[str] | None = None) -> Path:
                            "set YOLOCLS_DATASETS to a writable folder") from None
     try:
         counts = _write_tree(tmp)
+        apply_umask(tmp, folder=True)  # mkdtemp made it 0700: the dataset is as readable as a mkdir'd folder
         LOGGER.info("wrote the digits dataset to %s (%d train, %d val images)", target, counts["train"],
                     counts["val"])
         if target.exists() and not _is_complete(target):

@@ -225,7 +225,8 @@ def _row_cell(row: dict[str, Any]) -> str:
 def summary_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The published-table shape: one line per (model, batch), one column per backend (median inference ms).
 
-    Columns: model, size (px), batch, params (M), FLOPs@224 (B, YOLOv5's count), true GFLOPs at ``size``,
+    Columns: model, size (px), batch, params (M), FLOPs at the run's size (B, YOLOv5's count: ``FLOPs@<size> B``,
+    the published column's definition at 224), true GFLOPs at ``size``,
     ``<CPU|GPU> <backend> ms`` per backend in the report, and the published YOLOv5 README numbers
     (CPU ONNX ms, V100 TensorRT ms) for reference.
     """
@@ -240,7 +241,7 @@ def summary_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         k = (r["model"], int(r["batch"]))
         if k not in keys:
             keys.append(k)
-    headers = ["model", "size", "batch", "params M", "FLOPs@224 B", "GFLOPs true", *cols,
+    headers = ["model", "size", "batch", "params M", f"FLOPs@{_size_label(report)} B", "GFLOPs true", *cols,
                "pub. CPU ONNX ms", "pub. V100 TRT ms"]
     out = []
     for model, batch in keys:
@@ -253,6 +254,14 @@ def summary_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                     *[cells.get(c, "-") for c in cols],
                     _num(pub.get("cpu_onnx_ms")), _num(pub.get("v100_trt_ms"))])
     return headers, out
+
+
+def _size_label(report: dict[str, Any]) -> str:
+    """The image size the report's FLOPs are at: one number, or 'size' when its rows differ."""
+    sizes = {str(r.get("imgsz")) for r in report.get("rows", []) if r.get("imgsz")}
+    if len(sizes) == 1:
+        return sizes.pop()
+    return str(report.get("settings", {}).get("imgsz") or "size") if not sizes else "size"
 
 
 def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -310,8 +319,9 @@ def _notes(report: dict[str, Any]) -> list[str]:
              f"Settings: imgsz {s.get('imgsz')}, frame {s.get('frame')}, runs <= {s.get('runs')}, warmup "
              f"{s.get('warmup')}, time budget {s.get('time_budget_s')} s per row, threads {s.get('threads')}, "
              f"device {s.get('device')}.",
-             "Backend columns: median inference ms per batch. FLOPs@224 B: YOLOv5's count (2 x thop MACs of the "
-             "fused model at 32 px, scaled); GFLOPs true: 2 x Conv+Linear MACs at the given size. "
+             f"Backend columns: median inference ms per batch. FLOPs@{_size_label(report)} B: YOLOv5's count (2 x "
+             "thop MACs of the fused model at 32 px, scaled to the size; the published FLOPs@224 at 224); GFLOPs "
+             "true: 2 x Conv+Linear MACs at the given size. "
              "e2e: uint8 BGR frame -> top-5. runs*: stopped by the time budget."]
     skipped = sorted({(r["backend"], r.get("reason") or "") for r in report["rows"] if r.get("status") == "skipped"})
     notes += [f"Skipped {b}: {why}" for b, why in skipped]
@@ -387,7 +397,7 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
         axis.set_minor_formatter(ScalarFormatter())
     ax.tick_params(which="minor", labelsize=6)
     ax.set_xlabel({"params_m": "parameters (M)", "gflops_true": "GFLOPs (true, at imgsz)",
-                   "gflops": "FLOPs@224 (B, YOLOv5 count)"}[x])
+                   "gflops": f"FLOPs@{_size_label(report)} (B, YOLOv5 count)"}[x])
     ax.set_ylabel(f"median {stage.replace('_', ' ')} latency (ms), batch {b}")
     ax.set_title(report.get("machine", {}).get("cpu", ""), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)

@@ -45,6 +45,7 @@ class PredictResults:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     saved: Path | None = None
     backend: str = ""
+    warmup: int = 0  # untimed runs before the first timed frame
 
     @property
     def speed(self) -> dict[str, float]:
@@ -73,7 +74,7 @@ def _open_backend(weights: Any, device: str, imgsz: int | None) -> Any:
 
 
 def iter_predictions(weights: Any, source: Any, topk: int = 5, imgsz: int | None = None, device: str = "cpu",
-                     stats: dict[str, Any] | None = None) -> Iterator[FramePrediction]:
+                     stats: dict[str, Any] | None = None, warmup: int = 1) -> Iterator[FramePrediction]:
     """Yield a :class:`FramePrediction` per decoded frame of ``source``.
 
     Args:
@@ -82,6 +83,9 @@ def iter_predictions(weights: Any, source: Any, topk: int = 5, imgsz: int | None
         topk: classes per frame.
         imgsz: preprocessing size override (PyTorch weights only; exported models keep their size).
         stats: if given, filled with ``backend`` and ``source`` (the :class:`~yolocls.data.sources.Source`).
+        warmup: untimed runs on the first frame before it is classified: a backend's first call pays one-off costs
+            (allocations, kernel selection, lazy initialisation) that the next frames do not, so with one image
+            its timings would be the cold start, not the latency. 0: report the cold first run.
     """
     from yolocls.data.sources import iter_source
 
@@ -91,14 +95,22 @@ def iter_predictions(weights: Any, source: Any, topk: int = 5, imgsz: int | None
     backend = _open_backend(weights, device, imgsz)
     if stats is not None:
         stats["backend"], stats["source"] = backend, src
-    for frame in src:
+    if stats is not None:
+        stats["warmup"] = 0
+    for i, frame in enumerate(src):
+        if i == 0:
+            for _ in range(max(int(warmup), 0)):
+                backend.predict([frame.image], topk_k=topk)
+            if stats is not None:
+                stats["warmup"] = max(int(warmup), 0)
         top = backend.predict([frame.image], topk_k=topk)[0]
         yield FramePrediction(frame.name, frame.index, top, dict(backend.timings))
 
 
 def predict(weights: Any, source: Any, topk: int = 5, imgsz: int | None = None, device: str = "cpu",
             save: str | None = None, project: str | os.PathLike[str] = "runs/predict", name: str = "exp",
-            exist_ok: bool = False, on_frame: Callable[[FramePrediction], None] | None = None) -> PredictResults:
+            exist_ok: bool = False, on_frame: Callable[[FramePrediction], None] | None = None,
+            warmup: int = 1) -> PredictResults:
     """Classify every frame of ``source``; see :func:`iter_predictions` for the arguments.
 
     Args:
@@ -114,12 +126,13 @@ def predict(weights: Any, source: Any, topk: int = 5, imgsz: int | None = None, 
         raise InputError(f"save format must be one of {', '.join(SAVE_FORMATS)}, got {save!r}")
     stats: dict[str, Any] = {}
     out = PredictResults()
-    for fp in iter_predictions(weights, source, topk=topk, imgsz=imgsz, device=device, stats=stats):
+    for fp in iter_predictions(weights, source, topk=topk, imgsz=imgsz, device=device, stats=stats, warmup=warmup):
         out.frames.append(fp)
         if on_frame is not None:
             on_frame(fp)
     src = stats.get("source")
     out.backend = str(getattr(stats.get("backend"), "name", ""))
+    out.warmup = int(stats.get("warmup", 0))
     out.skipped = list(src.stats.skipped) if src is not None else []
     if not out.frames and out.skipped:
         path, reason = out.skipped[0]

@@ -3,8 +3,18 @@
 Outputs of a run in ``<project>/<name>`` (incremented as exp, exp2, ... unless ``exist_ok``):
   weights/last.pt   model + EMA + optimizer + scheduler + epoch + updates (everything a resume needs)
   weights/best.pt   model + EMA of the epoch with the best EMA top-1 (no optimizer state)
-  results.csv       one row per epoch (0-based), rewritten atomically each epoch
+  results.csv       one row per epoch, rewritten atomically each epoch
   results.png, confusion_matrix.png (of the best epoch)
+
+Epochs are counted from 1 everywhere a user reads them (progress, messages, results.csv, plots,
+:attr:`TrainResults.best_epoch`); only the checkpoints' ``epoch`` field keeps YOLOv5's 0-based index of the last
+finished epoch. "val/loss" is plain cross-entropy (the same as ``yolocls val``); "train/loss" is the training
+criterion, cross-entropy with ``label_smoothing``.
+
+Short runs: BatchNorm's running statistics (momentum 0.03 in YOLOv5's layers) need a few hundred optimiser steps
+to settle, so while a run has made fewer than :data:`PRECISE_BN_STEPS` steps they are recomputed on up to
+:data:`PRECISE_BN_IMAGES` training images (without augmentation) before each validation ("precise BN"); otherwise a
+small dataset validates at chance with weights that already classify it.
 
 Reproducibility: every epoch re-seeds the global RNGs, the loader's generator and the augmentation from
 (seed, epoch, rank), so epoch ``e`` sees the same shuffling and augmentation whether the run got there in one go
@@ -21,7 +31,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,6 +46,17 @@ from yolocls.errors import CheckpointError, InputError
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 RESULT_KEYS = ("epoch", "train/loss", "val/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "lr")
+#: Below this many optimiser steps BatchNorm statistics are recomputed before validating (see the module doc).
+PRECISE_BN_STEPS = 500
+#: Training images (no augmentation) the recomputation averages over.
+PRECISE_BN_IMAGES = 2048
+#: Fewer optimiser steps than this in a whole run draws a warning (a model from scratch learns little in so few).
+FEW_STEPS = 100
+#: Settings a dataset may recommend (None in :class:`TrainConfig`) and what applies when it does not.
+FALLBACK_SETTINGS: dict[str, Any] = {"imgsz": 224, "augment": True, "optimizer": "Adam", "lr0": 1e-3}
+#: What ``--resume`` may change; any other setting given with a value unlike the checkpoint's run is refused.
+RESUME_MAY_CHANGE = ("epochs", "patience", "workers", "device", "cache", "plots", "progress")
+_FLAG_OF = {"pretrained": "--weights", "weight_decay": "--decay"}
 
 
 @dataclass
@@ -47,7 +68,9 @@ class TrainConfig:
     for the newest ``last.pt`` under ``project``. ``batch_size`` is the total over all DDP processes.
     ``augment`` turns the YOLOv5 train augmentation (random resized crop, flip, colour jitter) on or off.
     ``warmup_epochs`` ramps the LR linearly from 0 per iteration; ``patience`` stops after that many epochs
-    without a better top-1 (0: never).
+    without a better top-1 (0: never). ``imgsz``, ``augment``, ``optimizer`` and ``lr0`` left at None take the
+    dataset's recommendation (:func:`yolocls.data.dataset.recommended_train_settings`; ``digits``: 32 px, no
+    augmentation, Adam 0.003), else :data:`FALLBACK_SETTINGS` (224 px, augmentation, Adam 1e-3).
     """
 
     model: str | None = "yolov5s-cls"
@@ -55,9 +78,9 @@ class TrainConfig:
     data: str = "digits"
     epochs: int = 10
     batch_size: int = 64
-    imgsz: int = 224
-    optimizer: str = "Adam"
-    lr0: float = 1e-3
+    imgsz: int | None = None
+    optimizer: str | None = None
+    lr0: float | None = None
     lrf: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-5
@@ -73,7 +96,7 @@ class TrainConfig:
     workers: int = 2
     device: str = ""
     cache: bool = False
-    augment: bool = True
+    augment: bool | None = None
     project: str = "runs/train"
     name: str = "exp"
     exist_ok: bool = False
@@ -81,8 +104,18 @@ class TrainConfig:
     plots: bool = True
     progress: bool = True
 
+    def resolved(self) -> TrainConfig:
+        """A copy whose None settings are filled from the dataset's recommendation, then :data:`FALLBACK_SETTINGS`."""
+        unset = [k for k in FALLBACK_SETTINGS if getattr(self, k) is None]
+        if not unset:
+            return self
+        from yolocls.data.dataset import recommended_train_settings
+
+        rec = recommended_train_settings(self.data)
+        return TrainConfig(**{**asdict(self), **{k: rec.get(k, FALLBACK_SETTINGS[k]) for k in unset}})
+
     def check(self) -> None:
-        """Raise :class:`InputError` (one line) for values that cannot work."""
+        """Raise :class:`InputError` (one line) for values that cannot work (on a :meth:`resolved` config)."""
         def bad(msg: str) -> None:
             raise InputError(msg)
 
@@ -94,9 +127,9 @@ class TrainConfig:
             bad(f"batch size must be >= 1, got {self.batch_size!r}")
         if not isinstance(self.imgsz, int) or self.imgsz < 8:
             bad(f"imgsz must be an integer >= 8, got {self.imgsz!r}")
-        if self.optimizer.lower() not in {o.lower() for o in OPTIMIZERS}:
+        if str(self.optimizer).lower() not in {o.lower() for o in OPTIMIZERS}:
             bad(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not self.lr0 > 0 or not 0 < self.lrf <= 1:
+        if self.lr0 is None or not self.lr0 > 0 or not 0 < self.lrf <= 1:
             bad(f"need lr0 > 0 and 0 < lrf <= 1, got lr0={self.lr0} lrf={self.lrf}")
         if not 0 <= self.label_smoothing < 1:
             bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
@@ -108,7 +141,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResults:
-    """What a run produced. ``rows`` are the results.csv rows; identical on every DDP rank."""
+    """What a run produced. ``rows`` are the results.csv rows; identical on every DDP rank. ``best_epoch`` counts
+    from 1 (0: no epoch finished, so there is no best model yet)."""
 
     save_dir: Path
     last: Path
@@ -198,6 +232,18 @@ def _reseed_data(loader: Any, seed: int, epoch: int) -> None:
         ds.reseed(seed)  # the main-process augmentation stream; workers are seeded by their init function
 
 
+def _flag_name(field_name: str) -> str:
+    return _FLAG_OF.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _as_flag(field_name: str, value: Any) -> str:
+    """How a setting reads on the command line: ``--imgsz 32``, ``--no-augment``."""
+    flag = _flag_name(field_name)
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {value}"
+
+
 def find_last_checkpoint(project: str | Path) -> Path:
     """The most recently written ``*/weights/last.pt`` under ``project``."""
     found = sorted(Path(project).glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
@@ -239,10 +285,16 @@ class Trainer:
     optimizer step; ``trainer.epoch``/``trainer.batch`` are current), ``on_epoch_end`` (after the checkpoints of an
     epoch are saved; ``trainer.rows`` is current) and ``on_train_end``.
     :meth:`request_stop` (also bound to SIGINT) finishes the current batch, saves last.pt and returns.
+
+    Resuming (``cfg.resume``) continues the checkpoint's run with its settings; ``given`` names the settings the
+    user set for this call (the CLI passes the flags on its command line; default: the fields of ``cfg`` that
+    differ from :class:`TrainConfig`'s defaults). Of those, :data:`RESUME_MAY_CHANGE` apply (``epochs``: train
+    on to a new total, the LR schedule stretched to it) and any other whose value differs from the run's is
+    refused with one :class:`InputError` naming them.
     """
 
     def __init__(self, cfg: TrainConfig | None = None, callbacks: dict[str, list[Callable[[Trainer], Any]]] | None = None,
-                 **overrides: Any) -> None:
+                 given: Iterable[str] | None = None, **overrides: Any) -> None:
         cfg = cfg if cfg is not None else TrainConfig()
         if overrides:
             known = {f.name for f in fields(TrainConfig)}
@@ -251,6 +303,10 @@ class Trainer:
                 raise InputError(f"unknown training option(s): {', '.join(unknown)}")
             cfg = TrainConfig(**{**asdict(cfg), **overrides})
         self.cfg = cfg
+        if given is None:
+            defaults = TrainConfig()
+            given = [f.name for f in fields(TrainConfig) if getattr(cfg, f.name) != getattr(defaults, f.name)]
+        self.given = set(given) - {"resume"}
         self.callbacks = callbacks or {}
         self.epoch = -1
         self.batch = -1
@@ -281,8 +337,17 @@ class Trainer:
             raise CheckpointError(f"cannot resume from {path}: it has no training state (use a last.pt, "
                                   "or start a new run with --weights to fine-tune it)")
         known = {f.name for f in fields(TrainConfig)}
-        keep = {"device": self.cfg.device, "workers": self.cfg.workers, "progress": self.cfg.progress}
         restored = {k: v for k, v in args.items() if k in known}
+        differ = sorted(k for k in self.given & set(restored)
+                        if k not in RESUME_MAY_CHANGE and getattr(self.cfg, k) != restored[k])
+        if differ:
+            theirs = " ".join(_as_flag(k, restored[k]) for k in differ)
+            may = ", ".join(_FLAG_OF.get(k, "--" + k.replace("_", "-")) for k in RESUME_MAY_CHANGE if k != "progress")
+            raise InputError(f"cannot change {', '.join(_flag_name(k) for k in differ)} when resuming {path}: its run "
+                             f"used {theirs}; a resume may change only {may}. To train on with other settings, "
+                             f"start a new run from it: --weights {path}")
+        keep = {"device": self.cfg.device, "workers": self.cfg.workers, "progress": self.cfg.progress}
+        keep.update({k: getattr(self.cfg, k) for k in self.given & set(RESUME_MAY_CHANGE)})
         self.cfg = TrainConfig(**{**restored, **keep, "resume": str(path)})
         self.save_dir = path.parent.parent
         _remove_stale_temp_files(self.save_dir)
@@ -315,7 +380,7 @@ class Trainer:
         from yolocls.utils.torch_utils import select_device
 
         resume_ckpt = self._load_resume() if self.cfg.resume else None
-        cfg = self.cfg
+        cfg = self.cfg = self.cfg.resolved()
         cfg.check()
         if cfg.model and not cfg.pretrained:
             from yolocls.models.registry import get_entry
@@ -348,6 +413,7 @@ class Trainer:
         from yolocls.data.loader import build_dataloader
         from yolocls.engine.validator import validate
         from yolocls.utils.files import increment_path, make_run_dir, remove_stale_temps
+        from yolocls.utils.torch_utils import recompute_batchnorm
 
         main = info.is_main
         seed_everything(cfg.seed + info.rank)
@@ -361,9 +427,10 @@ class Trainer:
             train_dir, val_dir = find_split(root, "train"), find_split(root, "val")
         _, names = scan_image_folder(train_dir)  # class list without decoding anything
         model = self._build_model(len(names), names, device)
-        train_ds = ImageFolderDataset(train_dir, cfg.imgsz, augment=cfg.augment, preprocess=model.preprocess,
+        imgsz = int(cfg.imgsz or FALLBACK_SETTINGS["imgsz"])
+        train_ds = ImageFolderDataset(train_dir, imgsz, augment=bool(cfg.augment), preprocess=model.preprocess,
                                       cache=cfg.cache, names=names)
-        val_ds = ImageFolderDataset(val_dir, cfg.imgsz, augment=False, preprocess=model.preprocess,
+        val_ds = ImageFolderDataset(val_dir, imgsz, augment=False, preprocess=model.preprocess,
                                     cache=cfg.cache, names=names) if main else None
 
         # run folder (after the data and model are known to work): decided on rank 0, shared with the others
@@ -393,7 +460,8 @@ class Trainer:
         if nb == 0:
             raise InputError(f"the training set has fewer images than one batch ({bs}); lower --batch-size")
 
-        optimizer = build_optimizer(model, cfg.optimizer, cfg.lr0, cfg.momentum, cfg.weight_decay)
+        optimizer = build_optimizer(model, str(cfg.optimizer), float(cfg.lr0 or FALLBACK_SETTINGS["lr0"]),
+                                    cfg.momentum, cfg.weight_decay)
         lf = LinearOrCosine(cfg.epochs, cfg.lrf, cfg.cos_lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
         ema = ModelEMA(model) if (cfg.ema and main) else None
@@ -407,8 +475,14 @@ class Trainer:
             start_epoch, best_fitness, best_epoch = self._restore(resume_ckpt, model, ema, optimizer, scheduler,
                                                                   scaler)
             if start_epoch >= cfg.epochs:
-                raise InputError(f"{resume_ckpt['_path']} already finished all {cfg.epochs} epochs; nothing to "
-                                 "resume (start a new run with --weights to train further)")
+                raise InputError(f"{resume_ckpt['_path']} already finished {start_epoch} epoch(s); to train on, "
+                                 f"resume with more: --epochs {start_epoch + max(cfg.epochs // 2, 1)} (or start a "
+                                 "new run with --weights)")
+            if lf.epochs != cfg.epochs:  # --epochs changed: the schedule stretches to the new total from here on
+                lf.epochs = cfg.epochs
+                for g, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                    g["lr"] = base * lf(start_epoch)
+                scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]  # type: ignore[attr-defined]
 
         train_model: nn.Module = model
         if info.enabled:
@@ -416,13 +490,32 @@ class Trainer:
                 model, device_ids=[device.index] if device.type == "cuda" else None)
 
         nw = max(round(cfg.warmup_epochs * nb), 1) if cfg.warmup_epochs > 0 else 0
+        total_steps = nb * cfg.epochs
+        bn_loader = None
         if main:
             n_params = sum(p.numel() for p in model.parameters())
             print(f"yolocls train: {model.model_name} ({n_params:,} params), {len(train_ds)} train / "
-                  f"{len(val_ds) if val_ds else 0} val images, {len(names)} classes, imgsz {cfg.imgsz}, "
-                  f"{world} process(es) on {device}, {cfg.optimizer} lr0 {cfg.lr0} -> {save_dir}")
+                  f"{len(val_ds) if val_ds else 0} val images, {len(names)} classes, imgsz {imgsz}, "
+                  f"{'' if cfg.augment else 'no '}augmentation, {world} process(es) on {device}, {cfg.optimizer} "
+                  f"lr0 {cfg.lr0}, {cfg.epochs} epochs x {nb} steps -> {save_dir}")
             if getattr(train_ds, "num_corrupt", 0):
                 print(f"yolocls train: skipped {train_ds.num_corrupt} corrupt training image(s)")
+            if (start_epoch + 1) * nb < PRECISE_BN_STEPS:
+                # BN statistics (momentum 0.03) do not settle in so few steps: recompute them before validating
+                n_bn = min(len(train_ds), PRECISE_BN_IMAGES)
+                print(f"yolocls train: BatchNorm statistics are recomputed on {n_bn} training images before each "
+                      f"validation until {PRECISE_BN_STEPS} optimiser steps (precise BN)")
+                bn_ds = ImageFolderDataset(train_dir, imgsz, augment=False, preprocess=model.preprocess,
+                                           cache=cfg.cache, names=names)
+                bn_subset = torch.utils.data.Subset(bn_ds, range(n_bn)) if n_bn < len(bn_ds) else bn_ds
+                bn_loader = build_dataloader(bn_subset, bs * 2, shuffle=False, workers=cfg.workers)
+            if total_steps < FEW_STEPS:
+                smaller = 2 ** max(int(math.log2(max(len(train_ds) // 4, 1))), 0)  # >= 4 steps an epoch
+                hint = (f"lower --batch-size (e.g. {smaller}) or raise --epochs"
+                        if bs * 4 > len(train_ds) else "raise --epochs")
+                print(f"yolocls train: warning: only {total_steps} optimiser step(s) in all ({len(train_ds)} "
+                      f"images, batch {cfg.batch_size}, {cfg.epochs} epochs); a model from scratch learns little in "
+                      f"so few: {hint}")
 
         prev_handler = self._install_sigint()
         t_train = 0.0
@@ -435,7 +528,8 @@ class Trainer:
                 if D.any_rank(self._stop, device):
                     interrupted = True
                     if main:
-                        print(f"yolocls train: interrupted before epoch {epoch}; {last} holds epochs 0-{epoch - 1} "
+                        held = f"epochs 1-{epoch}" if epoch > 1 else ("epoch 1" if epoch == 1 else "no finished epoch")
+                        print(f"yolocls train: interrupted before epoch {epoch + 1}; {last} holds {held} "
                               "(continue with --resume)")
                     epoch -= 1  # this epoch never started
                     break
@@ -492,8 +586,8 @@ class Trainer:
                     if main:
                         self._save(last, model, ema, optimizer, scheduler, scaler, epoch - 1, best_fitness,
                                    best_epoch, with_optimizer=True)
-                        print(f"yolocls train: interrupted in epoch {epoch}; saved {last} "
-                              f"(resume restarts epoch {epoch})")
+                        print(f"yolocls train: interrupted in epoch {epoch + 1}; saved {last} "
+                              f"(resume restarts epoch {epoch + 1})")
                     epoch -= 1
                     break
                 scheduler.step()
@@ -502,9 +596,11 @@ class Trainer:
                 if main:
                     assert val_loader is not None
                     eval_model = ema.ema if ema is not None else model
-                    vr = validate(eval_model, dataloader=val_loader, criterion=criterion, device=device,
-                                  progress=False, names=names)
-                    row = {"epoch": epoch, "train/loss": train_loss, "val/loss": vr.loss,
+                    if bn_loader is not None and (epoch + 1) * nb < PRECISE_BN_STEPS:
+                        recompute_batchnorm(eval_model, bn_loader, device)
+                    # val/loss: plain cross-entropy (no label smoothing), the same number `yolocls val` prints
+                    vr = validate(eval_model, dataloader=val_loader, device=device, progress=False, names=names)
+                    row = {"epoch": epoch + 1, "train/loss": train_loss, "val/loss": vr.loss,
                            "metrics/accuracy_top1": vr.top1, "metrics/accuracy_top5": vr.top5, "lr": lr_now}
                     self.rows.append(row)
                     if vr.top1 > best_fitness or best_epoch < 0:
@@ -517,7 +613,8 @@ class Trainer:
                     write_results_csv(save_dir / "results.csv", self.rows)
                     if cfg.progress:
                         print(f"  epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}  val loss "
-                              f"{vr.loss:.4f}  top1 {vr.top1:.4f}  top5 {vr.top5:.4f}")
+                              f"{vr.loss:.4f}  top1 {vr.top1:.4f}  top5 {vr.top5:.4f}  "
+                              f"({time.perf_counter() - t0:.1f} s)", flush=True)
                 # every rank sees rank 0's row, best and stop decision
                 shared = D.broadcast_object((self.rows, best_fitness, best_epoch))
                 self.rows, best_fitness, best_epoch = shared
@@ -533,18 +630,21 @@ class Trainer:
         if main and cfg.plots and self.rows:
             from yolocls.engine.plots import plot_confusion_matrix, plot_results
 
-            plot_results(self.rows, save_dir / "results.png")
+            plot_results(self.rows, save_dir / "results.png", best_epoch=best_epoch + 1, num_classes=len(names),
+                         label_smoothing=cfg.label_smoothing)
             if best_val is None and best.is_file():
                 best_val = validate(best, dataloader=val_loader, device=device, progress=False, names=names)
             if best_val is not None:
                 plot_confusion_matrix(best_val.confusion, names, save_dir / "confusion_matrix.png")
         ips = n_seen / t_train if t_train > 0 else 0.0
         if main:
+            best_text = (f"best top-1 {best_fitness:.4f} at epoch {best_epoch + 1}" if best_epoch >= 0
+                         else "no epoch finished, so no best model yet")
             print(f"yolocls train: {epoch + 1 - start_epoch} epoch(s) in {t_train:.1f} s ({ips:.0f} training "
-                  f"images/s); best top-1 {best_fitness:.4f} at epoch {best_epoch}; results in {save_dir}")
+                  f"images/s); {best_text}; results in {save_dir}")
         self._fire("on_train_end")
         return TrainResults(save_dir=save_dir, last=last, best=best, best_fitness=best_fitness,
-                            best_epoch=best_epoch, epochs_completed=epoch + 1, rows=list(self.rows),
+                            best_epoch=best_epoch + 1, epochs_completed=epoch + 1, rows=list(self.rows),
                             train_images_per_second=ips, train_seconds=t_train, interrupted=interrupted,
                             stopped_early=stopped_early)
 
@@ -553,10 +653,9 @@ class Trainer:
     def _progress(self, loader: Any, epoch: int, main: bool) -> Any:
         if not (main and self.cfg.progress):
             return loader
-        from tqdm import tqdm
+        from yolocls.utils.progress import progress
 
-        return tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", total=len(loader), leave=False,
-                    dynamic_ncols=True, mininterval=0.5)
+        return progress(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", total=len(loader))
 
     def _save(self, path: Path, model: nn.Module, ema: ModelEMA | None, optimizer: torch.optim.Optimizer,
               scheduler: Any, scaler: torch.amp.GradScaler, epoch: int, best_fitness: float, best_epoch: int,
@@ -593,9 +692,13 @@ class Trainer:
             scaler.load_state_dict(extra["scaler"])
         self.rows = [dict(r) for r in extra.get("results", [])]
         epoch = int(ckpt.get("epoch", -1))
+        if self.rows and int(self.rows[-1]["epoch"]) == epoch:  # rows of an older version counted from 0
+            for r in self.rows:
+                r["epoch"] = int(r["epoch"]) + 1
         best = float(ckpt.get("best_fitness") or 0.0)
         if D.dist_info().is_main:
-            print(f"yolocls train: resuming {ckpt['_path']} from epoch {epoch + 1} (EMA updates {ema.updates if ema else 0})")
+            print(f"yolocls train: resuming {ckpt['_path']} after epoch {epoch + 1}: epochs {epoch + 2}-"
+                  f"{self.cfg.epochs} (EMA updates {ema.updates if ema else 0})")
         return epoch + 1, best, int(extra.get("best_epoch", -1))
 
     def _install_sigint(self) -> dict[int, Any] | None:

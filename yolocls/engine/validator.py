@@ -44,6 +44,7 @@ class ValResults:
     speed: dict[str, float] = field(default_factory=dict)
     num_corrupt: int = 0
     backend: str = "torch"
+    split_dir: str = ""  # the split folder that was validated (when validate() opened the dataset itself)
 
     @property
     def fitness(self) -> float:
@@ -54,6 +55,7 @@ class ValResults:
         return {
             "top1": self.top1, "top5": self.top5, "loss": self.loss, "num_images": self.num_images,
             "num_corrupt": self.num_corrupt, "backend": self.backend, "speed_ms_per_image": dict(self.speed),
+            "split_dir": self.split_dir, "names": list(self.names), "confusion": self.confusion.tolist(),
             "per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(self.names, self.per_class, strict=False)},
         }
 
@@ -139,6 +141,7 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
         pp = pp.replace(imgsz=int(imgsz))
 
     num_corrupt = 0
+    split_dir = ""
     if dataloader is None:
         if data is None:
             raise InputError("validate needs data (a dataset name or folder) or a dataloader")
@@ -146,7 +149,9 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
         from yolocls.data.loader import build_dataloader
 
         root = resolve_dataset(data, splits=(split,))
-        val_ds = ImageFolderDataset(find_split(root, split), pp.imgsz, augment=False, preprocess=pp, names=names)
+        folder = find_split(root, split)
+        split_dir = str(folder)
+        val_ds = ImageFolderDataset(folder, pp.imgsz, augment=False, preprocess=pp, names=names)
         dataloader = build_dataloader(val_ds, batch_size, shuffle=False, workers=workers)
     ds = getattr(dataloader, "dataset", None)
     ds_names = list(getattr(ds, "names", None) or names or model_names)
@@ -167,9 +172,9 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
     it = iter(dataloader)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from yolocls.utils.progress import progress as progress_bar
 
-        bar = tqdm(total=len(dataloader), desc="val", leave=False, dynamic_ncols=True, mininterval=0.5)
+        bar = progress_bar(total=len(dataloader), desc="val")
     try:
         with torch.inference_mode():
             while True:
@@ -217,4 +222,5 @@ def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataload
         confusion=cm.matrix, per_class=cm.per_class_accuracy(),
         speed={"preprocess": t_pre * per, "inference": t_inf * per, "postprocess": t_post * per},
         num_corrupt=num_corrupt, backend="torch" if is_torch else str(getattr(model, "name", "backend")),
+        split_dir=split_dir,
     )

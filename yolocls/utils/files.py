@@ -6,6 +6,11 @@ folder (any command, once per folder per process) removes those that are stale b
 rule: the writer pid in the name is not a live process on this machine, or the file has not been modified for
 :data:`STALE_TEMP_SECONDS` (a pid reused by another process, temp names without a pid from older versions).
 
+The temp file is created private (``mkstemp``: mode 0600) and given the mode a plain ``open()`` would have given
+(0666 minus the umask: 0644 under umask 022) before it is renamed into place, so a Triton container, a teammate or a
+web server can read what yolocls writes as readily as any other file; folders made with ``mkdtemp`` get
+0777 minus the umask the same way (:func:`apply_umask`).
+
 Operating-system errors while writing (disk full, read-only file system, a name too long, a parent that is a
 file, no permission) become :class:`~yolocls.errors.FileWriteError`: one line naming the path the caller asked
 for (not the temp file) and what to do about it.
@@ -70,6 +75,31 @@ def _exists(p: Path) -> bool:
 def write_error(e: OSError, path: str | os.PathLike[str], action: str = "write") -> FileWriteError:
     """The :class:`FileWriteError` for ``e`` (keeps its errno and names ``path``)."""
     return FileWriteError(e.errno or 0, describe_os_error(e, path, action), os.fspath(path))
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``/proc/self/status``); elsewhere by
+    setting and restoring it (a tiny window in which another thread's new file would get mode bits from 0)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike[str] | int, folder: bool = False) -> None:
+    """Give ``path`` (or an open file descriptor) the mode a plain ``open()``/``mkdir()`` would have given it:
+    0666 (0777 for a folder) minus the umask. ``mkstemp``/``mkdtemp`` create 0600/0700 whatever the umask."""
+    mode = (0o777 if folder else 0o666) & ~current_umask()
+    if isinstance(path, int):
+        os.fchmod(path, mode)
+    else:
+        os.chmod(path, mode)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -180,6 +210,10 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -
         fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise write_error(e, path) from None
+    try:
+        apply_umask(fd)  # mkstemp's 0600 -> what open() would give (0644 under umask 022)
+    except OSError:
+        pass  # a file system without modes (some FUSE/SMB mounts): keep what it gave
     try:
         with os.fdopen(fd, mode, **kwargs) as raw:
             f = _RecordingFile(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -37,6 +38,39 @@ def select_device(device: str | int | torch.device | None = "") -> torch.device:
     return torch.device(f"cuda:{ids[0]}")
 
 
+def recompute_batchnorm(model: torch.nn.Module, batches: Iterable[Any], device: torch.device | None = None) -> int:
+    """Replace every BatchNorm's running statistics by their average over ``batches`` ("precise BN").
+
+    Train-mode forward passes without gradients, momentum None (a cumulative average); each BatchNorm's momentum
+    and the model's train/eval mode are restored afterwards. ``batches`` yields image tensors/arrays or
+    ``(images, labels)`` pairs. Returns the number of images seen (0: nothing was changed).
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    n = 0
+    try:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+        model.train()
+        with torch.no_grad():
+            for batch in batches:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                x = torch.as_tensor(x, dtype=torch.float32).to(device, non_blocking=True)
+                model(x)
+                n += int(x.shape[0])
+    finally:
+        for m, mom in zip(bns, momenta, strict=True):
+            m.momentum = mom
+        model.train(was_training)
+    return n
+
+
 def calibrate_batchnorm(model: torch.nn.Module, batch: Any, passes: int = 1) -> torch.nn.Module:
     """Set every BatchNorm's running statistics to those of ``batch`` (train-mode passes, cumulative average).
 
@@ -49,12 +83,8 @@ def calibrate_batchnorm(model: torch.nn.Module, batch: Any, passes: int = 1) -> 
         passes: forward passes over ``batch``.
     """
     x = torch.as_tensor(batch, dtype=torch.float32)
+    recompute_batchnorm(model, [x] * passes)
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the passes
-    model.train()
-    with torch.no_grad():
-        for _ in range(passes):
-            model(x)
+            m.momentum = None  # as before: the model keeps the cumulative average
     return model.eval()
