@@ -68,6 +68,9 @@ python -m pytest -q -p no:cacheprovider --capture=sys -c "$ROOT/pyproject.toml" 
   "$ROOT/tests/test_native_preprocess.py" "$ROOT/tests/test_native_runtime.py" \
   "$ROOT/tests/test_onnx_metadata.py::test_hostile_metadata_json_is_one_clean_error_in_python_and_cpp" \
   "$ROOT/tests/test_onnx_metadata.py::test_cpp_reader_refuses_invalid_utf8_and_json_number_forms" \
-  "$ROOT/tests/test_onnx_metadata.py::test_hostile_onnx_files_give_one_line_everywhere" "$@"
+  "$ROOT/tests/test_onnx_metadata.py::test_hostile_onnx_files_give_one_line_everywhere" \
+  "$ROOT/tests/test_hostile_checkpoints.py::test_numpy_dtype_state_file_is_live_under_a_plain_restricted_unpickler" \
+  "$ROOT/tests/test_hostile_checkpoints.py::test_numpy_dtype_state_is_refused" \
+  "$ROOT/tests/test_hostile_checkpoints.py::test_numpy_dtype_state_is_refused_in_a_child" "$@"
 end=$(date +%s)
 echo "sanitize.sh: OK (build $((built - start)) s, tests $((end - built)) s)"

@@ -2,10 +2,16 @@
 
 1. ``_C.preprocess`` against the NumPy reference over random shapes, memory layouts (padded rows, column slices,
    row steps, negative row/column strides, pixel strides), crops, channel orders, mean/std and dtypes.
-2. The checkpoint loader (``checkpoint.load_model``: weights-only torch.load, then the restricted YOLOv5 importer)
-   over mutated files: bytes flipped, truncated, pickle opcodes swapped, globals replaced, code-running payloads
-   injected. Every outcome is a model or a :class:`CheckpointError`; nothing else escapes and nothing runs (a marker
-   file that every injected payload would create never appears).
+2. The checkpoint loader (``checkpoint.load_model``: the weights-only allow-list, then the restricted YOLOv5
+   importer) over mutated files: bytes flipped, truncated, pickle opcodes swapped, globals replaced, code-running
+   payloads injected. Every outcome is a model or a :class:`CheckpointError`; nothing else escapes and nothing runs
+   (a marker file that every injected payload would create never appears).
+3. Structure-aware checkpoint fuzzing (``checkpoint_crafting.random_case``): pickles built from the allow-listed
+   globals with BUILD, SETITEMS, nested REDUCE, NEWOBJ, memo sharing, persistent ids, tensor geometries, numpy
+   dtype states, module DAGs/cycles and deep nesting, in zip layouts (stored/deflated, duplicate and overlapping
+   entries, wrong sizes, truncation), plus splices into real checkpoints. All cases load in one child process under a
+   1.5 GB address-space cap; each must end as a model or one CheckpointError line within 10 s of CPU and 1 GB, never
+   a signal or a traceback. ``scripts/fuzz_checkpoints.py`` runs the same generator for a longer hunt.
 
 Settings keep each test well under a minute on 2 shared cores (examples counted in the module constants).
 """
@@ -39,6 +45,7 @@ _SCALE = max(1, int(os.environ.get("YOLOCLS_FUZZ_SCALE", "1")))
 PREPROCESS_EXAMPLES = 300 * _SCALE
 CHECKPOINT_EXAMPLES = 250 * _SCALE
 PAYLOAD_EXAMPLES = 60
+STRUCTURED_CASES = 300 * _SCALE
 
 CROPS = ("center", "stretch", "letterbox")
 LAYOUTS = ("contiguous", "padded-rows", "column-slice", "row-step", "neg-rows", "neg-cols", "neg-both",
@@ -288,3 +295,34 @@ def test_weights_only_assertion_is_a_checkpoint_error(tmp_path: Path) -> None:
     path = tmp_path / "flip.pt"
     path.write_bytes(_join_zip(entries, pkl_name, bytes(pkl)))
     assert _check_outcome(path, tmp_path / MARKER_NAME) == "CheckpointError"
+
+
+def test_structure_aware_checkpoints_in_a_capped_child(tmp_path: Path) -> None:
+    """Generated hostile checkpoints (see the module docstring, 3.), all loaded by one capped worker process."""
+    import random
+
+    import checkpoint_crafting as cc
+
+    seeds = dict(_seed_files())
+    rng = random.Random(10)
+    paths, descs = [], {}
+    for i in range(STRUCTURED_CASES):
+        desc, data = cc.random_case(rng, seeds, seed_rate=0.08)
+        p = tmp_path / f"case{i:05d}.pt"
+        p.write_bytes(data)
+        paths.append(p)
+        descs[str(p)] = desc
+    run = cc.run_worker([("load_model", p) for p in paths], timeout=600)
+    assert run.crashed_on is None, (f"the worker died ({run.outcome.returncode}) on {run.crashed_on} "
+                                    f"({descs.get(run.crashed_on)})", run.outcome.stderr[-3000:])
+    assert run.outcome.returncode == 0 and len(run.records) == len(paths), run.outcome.stderr[-3000:]
+    outcomes: dict[str, int] = {}
+    for rec in run.records:
+        outcomes[rec["outcome"]] = outcomes.get(rec["outcome"], 0) + 1
+        where = (rec["path"], descs[rec["path"]])
+        assert rec["outcome"] in ("loaded", "CheckpointError", "UnsafeCheckpointError", "PickledObjectsError"), \
+            (where, rec.get("tb"))
+        msg = rec.get("message")
+        assert msg is None or ("\n" not in msg and len(msg) < 600 and msg.isprintable()), (where, msg)
+        assert rec["cpu_s"] < 10 and rec["maxrss_mb"] < 1024, (where, rec["cpu_s"], rec["maxrss_mb"])
+    assert outcomes.get("CheckpointError", 0) > len(paths) // 2, outcomes  # the cases reach the loader
