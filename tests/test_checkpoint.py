@@ -23,12 +23,7 @@ OFFICIAL = "yolov5n-cls-official-format.pt"
 REFERENCE = "yolov5n-cls-reference-io.pt"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread each
 
 
 def _trained_tiny(names=("cat", "dog", "cow")):

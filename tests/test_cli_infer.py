@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import export_tiny_onnx
 from typer.testing import CliRunner
 
 from yolocls.cli.app import app
@@ -14,17 +15,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from yolocls.export.onnx import export_onnx
-    from yolocls.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("tiny-cls", num_classes=3, names=["a", "b", "c"]).eval()
-    model.preprocess = model.preprocess.replace(imgsz=32)
-    path = tmp_path_factory.mktemp("infer") / "tiny.onnx"
-    export_onnx(model, path, imgsz=32, verify=False)
-    return path
+    return export_tiny_onnx(tmp_path_factory.mktemp("infer") / "tiny.onnx")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", None])

@@ -29,12 +29,7 @@ OFFICIAL = "yolov5n-cls-official-format.pt"
 _PRINTABLE_LINE = re.compile(r"[\x20-\x7e]{1,400}")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread each
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -19,13 +19,7 @@ GFLOPS_README = {"n": 0.5, "s": 1.4, "m": 3.9, "l": 8.5, "x": 15.9}
 GFLOPS_TRUE = {"n": 0.357, "s": 1.271, "m": 3.755, "l": 8.371, "x": 15.794}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small models: one thread is as fast and does not fight the other processes on a 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread each
 
 
 def _meta_model(size: str, **kw) -> YOLOv5ClassificationModel:

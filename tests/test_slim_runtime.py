@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import export_tiny_onnx
 
 from yolocls._extras import EXTRAS
 
@@ -75,17 +76,7 @@ RUNNER = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from yolocls.export.onnx import export_onnx
-    from yolocls.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("tiny-cls", num_classes=3, names=["a", "b", "c"]).eval()
-    model.preprocess = model.preprocess.replace(imgsz=32)
-    path = tmp_path_factory.mktemp("slim") / "tiny.onnx"
-    export_onnx(model, path, imgsz=32, verify=False)
-    return path
+    return export_tiny_onnx(tmp_path_factory.mktemp("slim") / "tiny.onnx")
 
 
 @pytest.fixture(scope="module")
