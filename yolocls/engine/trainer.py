@@ -11,10 +11,12 @@ Epochs are counted from 1 everywhere a user reads them (progress, messages, resu
 finished epoch. "val/loss" is plain cross-entropy (the same as ``yolocls val``); "train/loss" is the training
 criterion, cross-entropy with ``label_smoothing``.
 
-Short runs: BatchNorm's running statistics (momentum 0.03 in YOLOv5's layers) need a few hundred optimiser steps
-to settle, so while a run has made fewer than :data:`PRECISE_BN_STEPS` steps they are recomputed on up to
-:data:`PRECISE_BN_IMAGES` training images (without augmentation) before each validation ("precise BN"); otherwise a
-small dataset validates at chance with weights that already classify it.
+Short runs: BatchNorm's running statistics (momentum 0.03 in YOLOv5's layers) still carry their initial values
+after a few dozen optimiser steps (0.97^k: 22% after 50 steps, 5% after 100), so while a run has made fewer than
+:data:`PRECISE_BN_STEPS` steps they are recomputed on up to :data:`PRECISE_BN_IMAGES` training images (without
+augmentation) before each validation ("precise BN"); otherwise a small dataset validates at chance with weights that
+already classify it. Past that the running statistics have settled, and recomputing them measured worse: on `digits`
+(23 steps an epoch, 10 epochs) precise BN until 500 steps ended at top-1 0.952 (best 0.966), until 100 at 0.994.
 
 Reproducibility: every epoch re-seeds the global RNGs, the loader's generator and the augmentation from
 (seed, epoch, rank), so epoch ``e`` sees the same shuffling and augmentation whether the run got there in one go
@@ -47,7 +49,7 @@ from yolocls.errors import CheckpointError, InputError
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 RESULT_KEYS = ("epoch", "train/loss", "val/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "lr")
 #: Below this many optimiser steps BatchNorm statistics are recomputed before validating (see the module doc).
-PRECISE_BN_STEPS = 500
+PRECISE_BN_STEPS = 100
 #: Training images (no augmentation) the recomputation averages over.
 PRECISE_BN_IMAGES = 2048
 #: Fewer optimiser steps than this in a whole run draws a warning (a model from scratch learns little in so few).
