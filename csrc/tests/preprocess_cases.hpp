@@ -13,6 +13,18 @@
 
 namespace yolocls_test {
 
+// A view on packed or strided uint8 HxWx3 pixels (row_stride 0 = packed).
+inline yolocls::ImageView make_view(const std::vector<uint8_t>& px, int h, int w,
+                                    yolocls::ChannelOrder order = yolocls::ChannelOrder::BGR, int64_t row_stride = 0) {
+  yolocls::ImageView v;
+  v.data = px.data();
+  v.height = h;
+  v.width = w;
+  v.row_stride = row_stride;
+  v.order = order;
+  return v;
+}
+
 struct PreprocessCase {
   std::string name;
   int height = 0, width = 0;
@@ -22,15 +34,7 @@ struct PreprocessCase {
   yolocls::DType dtype = yolocls::DType::Float32;
   std::vector<uint8_t> pixels;  // height * stride bytes
 
-  yolocls::ImageView view() const {
-    yolocls::ImageView v;
-    v.data = pixels.data();
-    v.height = height;
-    v.width = width;
-    v.row_stride = row_stride;
-    v.order = order;
-    return v;
-  }
+  yolocls::ImageView view() const { return make_view(pixels, height, width, order, row_stride); }
   size_t out_elems() const { return yolocls::preprocessed_elems(cfg); }
   size_t out_bytes() const { return out_elems() * (dtype == yolocls::DType::Float16 ? 2 : 4); }
 };
