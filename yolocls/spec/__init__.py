@@ -1,0 +1,39 @@
+"""The spec: what a model expects of its input, in one leaf package that imports nothing of yolocls but the errors.
+
+* :mod:`yolocls.spec.preprocess` - :class:`PreprocessConfig`, the crop/channel-order enums, the NumPy reference
+  (the definition) and :func:`apply` (the C++ kernel when built, else the reference).
+* :mod:`yolocls.spec.metadata` - the model metadata reader (ONNX, engines, checkpoints).
+"""
+
+from __future__ import annotations
+
+# --- preprocessing (yolocls/spec/preprocess.py) ---------------------------------------------------------------
+from yolocls.spec.preprocess import (
+    CHANNEL_ORDERS,
+    CROP_MODES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LETTERBOX_PAD,
+    ChannelOrder,
+    Crop,
+    PreprocessConfig,
+    apply,
+    crop_box,
+    letterbox_size,
+    parse_channel_order,
+    parse_crop,
+    parse_enum,
+    preprocess,
+    preprocess_with,
+    reference,
+    resize_bilinear,
+    resize_to_canvas,
+)
+
+__all__ = [
+    "CHANNEL_ORDERS", "CROP_MODES", "IMAGENET_MEAN", "IMAGENET_STD", "LETTERBOX_PAD", "ChannelOrder", "Crop",
+    "PreprocessConfig", "apply", "crop_box", "letterbox_size", "parse_channel_order", "parse_crop", "parse_enum",
+    "preprocess", "preprocess_with", "reference", "resize_bilinear", "resize_to_canvas",
+]
+
+# --- metadata (yolocls/spec/metadata.py; owned by the metadata work: add its imports and names below) -------------
