@@ -38,8 +38,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from yolocls.engine import bench_report as br
-from yolocls.engine import benchmark as bm
+from yolocls.benchmark import report as br
+from yolocls.benchmark import runner as bm
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

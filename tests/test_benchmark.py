@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from yolocls.benchmark import report as br
+from yolocls.benchmark import runner as bm
 from yolocls.cli.app import app
-from yolocls.engine import bench_report as br
-from yolocls.engine import benchmark as bm
 from yolocls.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

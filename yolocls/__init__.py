@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from yolocls._lazy import lazy_exports
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "load_model"]
+# `import yolocls; yolocls.runtime.load(...)`: the subpackages are imported on first attribute access (none of them
+# at `import yolocls`; yolocls.models and yolocls.engine import torch when reached).
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__, {},
+    submodules=("benchmark", "data", "engine", "errors", "export", "metadata", "models", "runtime", "spec", "utils"),
+    eager=("__version__", "create_model", "list_models", "load_model"))
 
 
 def _models(api: str) -> Any:

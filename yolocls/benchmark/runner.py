@@ -7,7 +7,7 @@ weights, so a second run starts measuring at once. Backends that cannot run here
 the reason, never an error.
 
 Use :func:`run_benchmark` (or :func:`iter_benchmark` to show progress) and render with
-:mod:`yolocls.engine.bench_report`.
+:mod:`yolocls.benchmark.report`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from yolocls._extras import require
-from yolocls.engine.bench_report import NOT_AVAILABLE, images_per_second, latency_stats, new_report
+from yolocls.benchmark.report import NOT_AVAILABLE, images_per_second, latency_stats, new_report
 from yolocls.errors import InputError, YoloclsError
 
 BACKEND_ORDER = ("torch", "onnxruntime", "openvino", "tensorrt")
@@ -512,7 +512,7 @@ def iter_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLi
 
 def run_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLike[str]] = (),
                   settings: BenchmarkSettings | None = None) -> dict[str, Any]:
-    """Measure every (model, backend, batch) and return the report dict (see :mod:`.bench_report`).
+    """Measure every (model, backend, batch) and return the report dict (see :mod:`.report`).
 
     Args:
         models: zoo names, comma lists or ``all``.

@@ -33,7 +33,7 @@ def benchmark(
                                                    help="Render/plot a saved report instead of measuring.")] = None,
 ) -> None:
     """Measure preprocess / inference / postprocess and end-to-end latency (1280x720 BGR frame -> top-5)."""
-    from yolocls.engine import bench_report as br
+    from yolocls.benchmark import report as br
 
     if from_json is not None:
         report = br.load_json(from_json)
@@ -59,8 +59,8 @@ def _measure(model: list[str] | None, weights: list[Path] | None, models: str | 
              cache_dir: Path | None) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from yolocls.engine import bench_report as br
-    from yolocls.engine import benchmark as bm
+    from yolocls.benchmark import report as br
+    from yolocls.benchmark import runner as bm
 
     names = [*(model or []), *([models] if models else [])]
     files = list(weights or [])

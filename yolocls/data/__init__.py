@@ -6,10 +6,10 @@ parts are imported on first use of their names.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from yolocls.data.preprocess import PreprocessConfig, preprocess, preprocess_with
+from yolocls._lazy import lazy_exports
+from yolocls.data.preprocess import PreprocessConfig as PreprocessConfig
+from yolocls.data.preprocess import preprocess as preprocess
+from yolocls.data.preprocess import preprocess_with as preprocess_with
 
 # name -> module that defines it (imported lazily by __getattr__)
 _LAZY = {
@@ -29,17 +29,5 @@ _LAZY = {
     "SourceStats": "yolocls.data.sources",
 }
 
-__all__ = ["PreprocessConfig", "preprocess", "preprocess_with", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'yolocls.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # next access skips __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY,
+                                             eager=("PreprocessConfig", "preprocess", "preprocess_with"))

@@ -5,9 +5,9 @@ Names are imported lazily so that ``import yolocls.engine`` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from yolocls._lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "TrainConfig": "yolocls.engine.trainer",
     "Trainer": "yolocls.engine.trainer",
     "TrainResults": "yolocls.engine.trainer",
@@ -18,14 +18,4 @@ _EXPORTS = {
     "iter_predictions": "yolocls.engine.predictor",
     "PredictResults": "yolocls.engine.predictor",
     "ModelEMA": "yolocls.engine.ema",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'yolocls.engine' has no attribute {name!r}")
+}, submodules=("distributed", "ema", "metrics", "plots", "predictor", "trainer", "validator"))

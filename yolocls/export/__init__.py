@@ -11,10 +11,9 @@ TensorRT engines: :func:`yolocls.export.tensorrt.build_engine` (needs TensorRT a
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from yolocls._lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "export_onnx": "yolocls.export.onnx",
     "read_metadata": "yolocls.export.onnx",
     "write_metadata": "yolocls.export.onnx",
@@ -30,12 +29,4 @@ _EXPORTS = {
     "FORMATS": "yolocls.export.formats",
     "ExportFormat": "yolocls.export.formats",
     "get_format": "yolocls.export.formats",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'yolocls.export' has no attribute {name!r}")
+}, submodules=("calibration", "formats", "fp16", "onnx", "simplify", "tensorrt", "triton", "verify"))
