@@ -1,4 +1,10 @@
-"""Shared test fixtures. ../shared/fixtures (read-only) lies beside the clone; tests skip clearly without it."""
+"""Shared test fixtures.
+
+Photographs: scikit-image's sample photos (chelsea, coffee, rocket, astronaut, camera), which ship inside the
+scikit-image wheel (a [dev] dependency; no download), copied byte for byte into a session temp folder. The YOLOv5-made
+checkpoint and reference logits used by a few cross-checks live only in ../shared/fixtures (or $YOLOCLS_FIXTURES);
+those tests skip with a reason when it is absent, so a fresh clone runs everything else.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the YOLOv5-made files (checkpoint, reference logits); YOLOCLS_FIXTURES=/nonexistent simulates a fresh clone
 FIXTURES = Path(os.environ.get("YOLOCLS_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+# file name -> skimage.data loader; sizes as in ../shared/fixtures/README.md (H x W)
+PHOTOS = {
+    "astronaut.png": "astronaut",  # 512x512 RGB
+    "camera.png": "camera",  # 512x512 grayscale
+    "chelsea.png": "chelsea",  # 300x451 RGB, a cat
+    "coffee.png": "coffee",  # 400x600 RGB
+    "rocket.jpg": "rocket",  # 427x640 RGB, JPEG
+}
 
 
 def _has_cuda() -> bool:
@@ -32,14 +47,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
+    """../shared/fixtures: only for the cross-checks against the YOLOv5-made checkpoint and reference logits."""
     if not FIXTURES.is_dir():
         pytest.skip(f"test fixtures not found at {FIXTURES} (shared/ must lie beside the clone)")
     return FIXTURES
 
 
+def write_photos(dest: Path) -> Path:
+    """The five sample photos into ``dest`` (the files scikit-image ships, byte for byte: the same bytes as
+    ../shared/fixtures/images). Raises ImportError without scikit-image."""
+    import skimage.data
+    from PIL import Image
+
+    bundled = Path(skimage.data.__file__).parent
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, loader in PHOTOS.items():
+        if (bundled / name).is_file():
+            (dest / name).write_bytes((bundled / name).read_bytes())
+        else:  # a layout without the files beside the module: encode the loader's array in the same format
+            Image.fromarray(getattr(skimage.data, loader)()).save(dest / name, quality=95)
+    return dest
+
+
 @pytest.fixture(scope="session")
-def fixture_images(fixtures_dir: Path) -> list[Path]:
-    return sorted((fixtures_dir / "images").iterdir())
+def photos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of the five real photographs (PNG and JPEG, RGB and grayscale), from scikit-image's sample data."""
+    try:
+        return write_photos(tmp_path_factory.mktemp("photos"))
+    except ImportError:
+        pytest.skip("scikit-image is not installed: pip install -e '.[dev]' (its sample photos are the test images)")
+
+
+@pytest.fixture(scope="session")
+def fixture_images(photos_dir: Path) -> list[Path]:
+    return sorted(photos_dir.iterdir())
 
 
 @pytest.fixture()

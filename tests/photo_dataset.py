@@ -1,5 +1,6 @@
 """A tiny dataset of real photographs for training tests: 3 classes (cat, coffee, rocket), random crops of the
-fixture photos (../shared/fixtures/images), written as an ImageFolder tree. Seeded: the same files every time."""
+sample photos (conftest's ``photos_dir``: scikit-image's), written as an ImageFolder tree. Seeded: the same files
+every time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 CLASSES = {"cat": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg"}
 
 
-def make_photo_dataset(root: Path, fixtures: Path, n_train: int = 20, n_val: int = 5, size: int = 96,
+def make_photo_dataset(root: Path, photos: Path, n_train: int = 20, n_val: int = 5, size: int = 96,
                        seed: int = 0) -> Path:
     """``root/{train,val}/{cat,coffee,rocket}/*.jpg``: ``n_train``/``n_val`` crops per class (30-90 % of the
     photo's shorter side, anywhere in it, half of them mirrored), resized to ``size`` px. Returns ``root``."""
@@ -18,7 +19,7 @@ def make_photo_dataset(root: Path, fixtures: Path, n_train: int = 20, n_val: int
 
     rng = np.random.default_rng(seed)
     for name, file in CLASSES.items():
-        photo = Image.open(fixtures / "images" / file).convert("RGB")
+        photo = Image.open(photos / file).convert("RGB")
         w, h = photo.size
         for split, n in (("train", n_train), ("val", n_val)):
             out = root / split / name

@@ -311,8 +311,8 @@ def test_dataset_on_digits(digits_root: Path) -> None:
 # ---------------------------------------------------------------- augmentation
 
 
-def test_augment_shape_dtype_range_and_seed(fixtures_dir: Path) -> None:
-    img = imread(fixtures_dir / "images" / "chelsea.png")
+def test_augment_shape_dtype_range_and_seed(photos_dir: Path) -> None:
+    img = imread(photos_dir / "chelsea.png")
     cfg = PreprocessConfig(imgsz=32)
     lo = (0 - np.array(cfg.mean)) / np.array(cfg.std)
     hi = (1 - np.array(cfg.mean)) / np.array(cfg.std)
@@ -330,9 +330,9 @@ def test_augment_shape_dtype_range_and_seed(fixtures_dir: Path) -> None:
     assert np.array_equal(a(img), outs[0])
 
 
-def test_augment_identity_settings_match_reference(fixtures_dir: Path) -> None:
+def test_augment_identity_settings_match_reference(photos_dir: Path) -> None:
     """With the crop covering the whole square image and no flip/jitter, only resize + normalisation remain."""
-    img = imread(fixtures_dir / "images" / "astronaut.png")  # 512x512
+    img = imread(photos_dir / "astronaut.png")  # 512x512
     cfg = PreprocessConfig(imgsz=64)
     aug = TrainAugment(cfg, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, jitter=0.0)
     ref = preprocess_with(img, cfg)[0]

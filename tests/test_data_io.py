@@ -33,7 +33,7 @@ def _one_line_naming(err: pytest.ExceptionInfo, path: Path) -> None:
     assert "\n" not in msg and str(path) in msg
 
 
-# ---------------------------------------------------------------- real photographs (shared fixtures)
+# ---------------------------------------------------------------- real photographs (scikit-image samples)
 
 
 def test_fixture_images_match_opencv(fixture_images: list[Path]) -> None:
@@ -47,8 +47,8 @@ def test_fixture_images_match_opencv(fixture_images: list[Path]) -> None:
         assert verify_image(p) is None
 
 
-def test_grayscale_fixture_becomes_three_equal_channels(fixtures_dir: Path) -> None:
-    p = fixtures_dir / "images" / "camera.png"
+def test_grayscale_fixture_becomes_three_equal_channels(photos_dir: Path) -> None:
+    p = photos_dir / "camera.png"
     assert Image.open(p).mode == "L"
     a = imread(p)
     _check(a, 512, 512)

@@ -41,8 +41,8 @@ def media(tmp_path: Path, rng: np.random.Generator) -> Path:
     return d
 
 
-def test_single_image(fixtures_dir: Path) -> None:
-    p = fixtures_dir / "images" / "camera.png"
+def test_single_image(photos_dir: Path) -> None:
+    p = photos_dir / "camera.png"
     src = iter_source(p)
     frames = list(src)
     assert len(frames) == 1

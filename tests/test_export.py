@@ -449,14 +449,14 @@ def test_cli_export_onnx_and_triton(tmp_path: Path) -> None:
     assert cfg["max_batch_size"] == 4
 
 
-def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, fixtures_dir: Path) -> None:
+def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, photos_dir: Path) -> None:
     from yolocls.cli.app import app
     from yolocls.models import save_checkpoint
 
     ckpt = tmp_path / "w" / "best.pt"
     save_checkpoint(ckpt, tiny)
     r = CliRunner().invoke(app, ["export", "--weights", str(ckpt), "--no-dynamic", "--batch-size", "2",
-                                 "--no-simplify", "--verify-images", str(fixtures_dir / "images")])
+                                 "--no-simplify", "--verify-images", str(photos_dir)])
     assert r.exit_code == 0, r.output
     meta = read_metadata(ckpt.with_suffix(".onnx"))
     assert meta.names == NAMES10 and not meta.dynamic and meta.batch == 2

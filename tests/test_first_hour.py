@@ -45,9 +45,9 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def photos(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def photos(photos_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 training / 15 validation crops of 3 real photos (cat, coffee, rocket)."""
-    return make_photo_dataset(tmp_path_factory.mktemp("photos"), fixtures_dir)
+    return make_photo_dataset(tmp_path_factory.mktemp("photos"), photos_dir)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import re
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import typer
@@ -34,7 +33,7 @@ def _python_block() -> str:
     return m.group(1)
 
 
-def _make_files(tmp: Path) -> None:
+def _make_files(tmp: Path, photo: Path) -> None:
     from PIL import Image
 
     from yolocls.models import create_model, save_checkpoint
@@ -43,17 +42,13 @@ def _make_files(tmp: Path) -> None:
     model = create_model("tiny-cls", names=[f"class{i}" for i in range(10)])
     model.preprocess = model.preprocess.replace(imgsz=32)
     save_checkpoint(tmp / "runs/train/exp/weights/best.pt", model)
-    photo = ROOT.parent / "shared" / "fixtures" / "images" / "chelsea.png"
-    if photo.is_file():
-        Image.open(photo).convert("RGB").save(tmp / "cat.jpg")
-    else:
-        Image.fromarray(np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(tmp / "cat.jpg")
+    Image.open(photo).convert("RGB").save(tmp / "cat.jpg")
 
 
 def test_python_api_snippet_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                            capsys: pytest.CaptureFixture[str], photos_dir: Path) -> None:
     code = _python_block()
-    _make_files(tmp_path)
+    _make_files(tmp_path, photos_dir / "chelsea.png")
     monkeypatch.chdir(tmp_path)
     head, sep, tail = code.partition("from yolocls import _C")
     with warnings.catch_warnings():
