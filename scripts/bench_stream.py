@@ -1,0 +1,236 @@
+"""Frames/s of the streaming API (yolocls.runtime.stream) against the sequential loop, on the same video.
+
+Both loops decode the video with OpenCV (as `yolocls infer` does) and produce top-5 per frame at batch 1:
+
+- sequential: ``for frame in video: backend.predict([frame])`` on a backend opened with the engine's own thread
+  default (``--seq-threads``, default: all cores), the usual one-call-at-a-time loop;
+- stream: ``Stream(backend, workers=W).imap(video)``, the backend opened with ``T`` threads per call, so decoding
+  the next frame, preprocessing and up to W inferences overlap (configs ``WxT`` from ``--configs``).
+
+Each repeat runs every loop once, interleaved, on a quiet process; the report gives per loop the median frames/s
+over repeats with the spread (min-max), and the stream/sequential ratio (median of per-repeat ratios, with their
+min-max). Not a test: numbers depend on the machine and its load (2-core machines here are shared).
+
+    python scripts/bench_stream.py                                  # yolov5n-cls, synthetic 1280x720 video
+    python scripts/bench_stream.py --video clip.mp4 --repeats 7 --json runs/bench/stream.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int = 30) -> Path:
+    """A moving-pattern MJPG .avi (OpenCV's VideoWriter; decodes on every OpenCV build)."""
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    if not w.isOpened():
+        raise SystemExit(f"OpenCV cannot write {path} (MJPG); pass --video")
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+    base = cv2.resize(base, (width, height), interpolation=cv2.INTER_LINEAR)
+    for i in range(frames):
+        frame = np.roll(base, shift=(i * 7, i * 11), axis=(0, 1))
+        cv2.putText(frame, str(i), (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
+        w.write(frame)
+    w.release()
+    return path
+
+
+def decode(path: Path, limit: int) -> Iterator[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        n = 0
+        while n < limit:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            n += 1
+            yield frame
+    finally:
+        cap.release()
+
+
+def export_model(name: str, imgsz: int, out: Path) -> Path:
+    """The zoo model ``name`` (random init: speed only) exported to ONNX with metadata, cached at ``out``."""
+    if out.is_file():
+        return out
+    import torch
+
+    from yolocls.export.onnx import export_onnx
+    from yolocls.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_onnx(model, out, imgsz=imgsz, verify=False)
+    return out
+
+
+Loop = Callable[[], int]  # runs the whole video once, returns frames with a result
+
+
+def sequential_loop(onnx: Path, backend: str, threads: int | None, video: Path, limit: int, k: int = 5
+                    ) -> tuple[Loop, Callable[[], None]]:
+    from yolocls.runtime import load
+
+    be = load(onnx, backend=backend, threads=threads)
+
+    def run() -> int:
+        n = 0
+        for frame in decode(video, limit):
+            be.predict([frame], topk=k)
+            n += 1
+        return n
+
+    return run, be.close
+
+
+def stream_loop(onnx: Path, backend: str, workers: int, threads: int, video: Path, limit: int, k: int = 5,
+                raw_runtime: bool = False) -> tuple[Loop, Callable[[], None]]:
+    from yolocls.runtime import load
+    from yolocls.runtime.stream import Stream
+
+    be = load(onnx, backend=backend, threads=threads)
+    model: Any = be
+    if raw_runtime:  # the C++ runtime object itself (_C.Runtime), with one request slot per worker
+        from yolocls import _native
+
+        C = _native.load_extension()
+        model = C.Runtime(str(onnx), preprocess=be.metadata.preprocess.to_dict(), backend="openvino",
+                          threads=threads, num_requests=workers)
+
+    def run() -> int:
+        n = 0
+        with Stream(model, workers=workers, topk=k) as s:
+            for r in s.imap(decode(video, limit)):
+                if not r.ok:
+                    raise RuntimeError(r.error)
+                n += 1
+        return n
+
+    return run, be.close
+
+
+def spread(xs: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="yolov5n-cls", help="zoo model to export (random init) when --onnx is not given")
+    ap.add_argument("--onnx", type=Path, help="an exported .onnx to use instead")
+    ap.add_argument("--imgsz", type=int, default=224)
+    ap.add_argument("--video", type=Path, help="video file (default: a synthetic 1280x720 MJPG clip)")
+    ap.add_argument("--frames", type=int, default=150, help="frames per run (synthetic clip length)")
+    ap.add_argument("--size", default="1280x720", help="synthetic clip WxH")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--backends", default="onnxruntime,openvino,cpp",
+                    help="onnxruntime, openvino (the Python backend class) and cpp (a _C.Runtime given directly)")
+    ap.add_argument("--configs", default="2x1,2x2,3x1", help="stream configs WORKERSxTHREADS_PER_CALL")
+    ap.add_argument("--seq-threads", default="0,1", help="sequential loop's thread counts (0 = engine default)")
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    args = ap.parse_args(argv)
+
+    from yolocls import runtime
+
+    cache = Path(tempfile.gettempdir()) / "yolocls_bench_stream"
+    onnx = args.onnx or export_model(args.model, args.imgsz, cache / f"{args.model}-{args.imgsz}.onnx")
+    if args.video:
+        video = args.video
+    else:
+        wd, hd = (int(v) for v in args.size.lower().split("x"))
+        video = cache / f"synthetic_{wd}x{hd}_{args.frames}.avi"
+        if not video.is_file():
+            synthetic_video(video, args.frames, wd, hd)
+    have = runtime.available_backends()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    configs = [tuple(int(v) for v in c.lower().split("x")) for c in args.configs.split(",") if c.strip()]
+    seq_threads = [int(v) for v in args.seq_threads.split(",") if v.strip()]
+
+    loops: dict[str, tuple[Loop, Callable[[], None]]] = {}
+    baseline: dict[str, str] = {}
+    for b in backends:
+        engine = "openvino" if b == "cpp" else b
+        if engine not in have:
+            print(f"skip {b}: backend not available here ({', '.join(have)})", file=sys.stderr)
+            continue
+        if b != "cpp":
+            for t in seq_threads:
+                name = f"{b} sequential threads={t or 'default'}"
+                loops[name] = sequential_loop(onnx, engine, t or None, video, args.frames)
+                baseline.setdefault(b, name)
+        else:
+            baseline[b] = baseline.get("openvino", "")
+        for w, t in configs:
+            loops[f"{b} stream {w}x{t}"] = stream_loop(onnx, engine, w, t, video, args.frames, raw_runtime=b == "cpp")
+
+    for run, _ in loops.values():  # warm-up (first inferences, decoder)
+        run()
+    fps: dict[str, list[float]] = {k: [] for k in loops}
+    for _ in range(args.repeats):
+        for name, (run, _) in loops.items():
+            t0 = time.perf_counter()
+            n = run()
+            fps[name].append(n / (time.perf_counter() - t0))
+    for _, close in loops.values():
+        close()
+
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "cpu_model": _cpu_model(), "load_avg": os.getloadavg()},
+        "model": str(onnx.name), "video": str(video), "frames": args.frames, "repeats": args.repeats, "loops": {}}
+    print(f"{onnx.name} on {video.name}: {args.frames} frames, batch 1, top-5, {args.repeats} repeats; "
+          f"{report['machine']['cpu_model']} ({os.cpu_count()} CPUs), load {os.getloadavg()[0]:.2f}")
+    print(f"{'loop':42s} {'fps median':>10s} {'min-max':>15s} {'vs seq':>7s} {'ratio min-max':>14s}")
+    for name, xs in fps.items():
+        b = name.split()[0]
+        base = baseline.get(b) or ""
+        row: dict[str, Any] = {"fps": spread(xs)}
+        ratio_txt = rng_txt = ""
+        if base and base != name and base in fps:
+            ratios = [a / c for a, c in zip(xs, fps[base], strict=True)]
+            row["ratio_vs"] = base
+            row["ratio"] = spread(ratios)
+            ratio_txt = f"{statistics.median(ratios):.2f}x"
+            rng_txt = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        report["loops"][name] = row
+        s = row["fps"]
+        print(f"{name:42s} {s['median']:10.1f} {s['min']:7.1f}-{s['max']:<7.1f} {ratio_txt:>7s} {rng_txt:>14s}")
+    print("ratios: per-repeat stream fps / the first sequential loop of the same engine (its default threads)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
