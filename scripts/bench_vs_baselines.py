@@ -172,7 +172,7 @@ def ours_path(onnx_path: Path, backend: str, threads: int | None = None, precisi
     bk = load(onnx_path, backend=backend, threads=threads, precision=precision)
 
     def run(frame: np.ndarray) -> tuple[list[int], Stages]:
-        preds = bk.predict(frame, topk_k=5)
+        preds = bk.predict(frame, topk=5)
         return [p.class_id for p in preds[0]], {k: v / 1e3 for k, v in bk.timings.items()}
 
     return run

@@ -80,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(32)]
         with be:
             for i in range(args.warmup):
-                be.predict([pool[(i + j) % len(pool)] for j in range(args.batch)], topk_k=5)
+                be.predict([pool[(i + j) % len(pool)] for j in range(args.batch)], topk=5)
             start = rss_mb()
             samples = [(0, start)]
             t0 = time.perf_counter()
             step = max(1, args.num // 10)
             for i in range(args.num):
-                be.predict([pool[(i + j) % len(pool)] for j in range(args.batch)], topk_k=5)
+                be.predict([pool[(i + j) % len(pool)] for j in range(args.batch)], topk=5)
                 if (i + 1) % step == 0:
                     samples.append((i + 1, rss_mb()))
             elapsed = time.perf_counter() - t0

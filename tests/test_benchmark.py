@@ -145,7 +145,7 @@ def test_time_budget_stops_early() -> None:
     class Slow:
         timings: dict[str, float] = {}
 
-        def predict(self, frames: Any, topk_k: int = 5) -> list[Any]:
+        def predict(self, frames: Any, topk: int = 5) -> list[Any]:
             import time
 
             time.sleep(0.01)
@@ -310,7 +310,7 @@ def test_interleaved_measurement_alternates_and_isolates_failures() -> None:
             self.name, self.fail_after, self.n = name, fail_after, 0
             self.timings: dict[str, float] = {}
 
-        def predict(self, frames: Any, topk_k: int = 5) -> list[Any]:
+        def predict(self, frames: Any, topk: int = 5) -> list[Any]:
             self.n += 1
             if self.fail_after is not None and self.n > self.fail_after:
                 raise RuntimeError("device lost")

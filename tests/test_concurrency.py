@@ -143,11 +143,11 @@ def test_openvino_predict_topk_shared(onnx_path: Path, images: list[np.ndarray])
     from yolocls import runtime
 
     with runtime.load(onnx_path, backend="openvino", threads=1) as be:
-        want = [be.predict(images[3 * i:3 * i + 3], topk_k=3) for i in range(N_THREADS)]
+        want = [be.predict(images[3 * i:3 * i + 3], topk=3) for i in range(N_THREADS)]
         got: dict[int, list[Any]] = {}
 
         def work(i: int) -> None:
-            got[i] = [be.predict(images[3 * i:3 * i + 3], topk_k=3) for _ in range(ROUNDS)]
+            got[i] = [be.predict(images[3 * i:3 * i + 3], topk=3) for _ in range(ROUNDS)]
 
         _run_threads(work)
     for i in range(N_THREADS):
@@ -189,7 +189,7 @@ def test_no_leak_over_repeated_inference(backend: str, onnx_path: Path, images: 
     if backend == "openvino" and not (_native.available() and _native.build_info().get("openvino")):
         pytest.skip("yolocls._C is not built with OpenVINO")
     with runtime.load(onnx_path, backend=backend, threads=1) as be:
-        grown = _leak_check(lambda i: be.predict(images[i % len(images)], topk_k=3))
+        grown = _leak_check(lambda i: be.predict(images[i % len(images)], topk=3))
     assert grown < LEAK_BOUND_MB, f"{backend}: RSS grew {grown:.2f} MB over {N_LEAK} inferences"
 
 

@@ -185,7 +185,7 @@ def _python_topk(model: Path, frames: list[np.ndarray]) -> list[list[tuple[int, 
     from yolocls.runtime import load
 
     with load(model, backend="openvino") as backend:
-        return [[(p.class_id, p.name, p.prob) for p in preds] for preds in backend.predict(frames, topk_k=5)]
+        return [[(p.class_id, p.name, p.prob) for p in preds] for preds in backend.predict(frames, topk=5)]
 
 
 def _assert_same_topk(got: list[tuple[int, str, float]], want: list[tuple[int, str, float]], what: str) -> None:
@@ -229,7 +229,7 @@ def test_installed_package_builds_and_classifies(installed: Path, example: tuple
     from yolocls.runtime.openvino_backend import OpenVINOBackend
 
     with OpenVINOBackend(onnx_path, meta) as backend:
-        want = backend.predict(frames, topk_k=5)
+        want = backend.predict(frames, topk=5)
     for i, preds in enumerate(want):
         for f in (files[2 * i], files[2 * i + 1]):  # PPM (RGB) and BMP (BGR) give the same answer
             rows = got[str(f)]

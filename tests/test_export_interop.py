@@ -135,7 +135,7 @@ def test_our_runtimes_read_the_variant_metadata(photo_model: PooledLinear, photo
     backends = [b for b in ("onnxruntime", "openvino") if b in runtime.available_backends()]
     for b in backends:
         with runtime.load(res.path, backend=b) as rt:
-            top = rt.predict(frames, topk_k=2)
+            top = rt.predict(frames, topk=2)
             assert [r[0].class_id for r in top] == list(range(len(names))), b
             np.testing.assert_allclose([r[0].prob for r in top], ours.max(1), atol=1e-4, err_msg=b)
             probs = softmax(rt.infer(rt.preprocess(frames)))  # infer gives log-probabilities: softmax undoes them
@@ -248,7 +248,7 @@ def test_half_io_file_takes_and_returns_float16(tiny: nn.Module, tmp_path: Path)
     ref = export_onnx(tiny, tmp_path / "m.onnx", imgsz=32, half=True, verify=False)
     for b in [b for b in ("onnxruntime", "openvino") if b in runtime.available_backends()]:
         with runtime.load(res.path, backend=b) as rt, runtime.load(ref.path, backend=b) as rt_ref:
-            got, want = rt.predict([frame], topk_k=3)[0], rt_ref.predict([frame], topk_k=3)[0]
+            got, want = rt.predict([frame], topk=3)[0], rt_ref.predict([frame], topk=3)[0]
             assert [p.class_id for p in got] == [p.class_id for p in want], b
             assert abs(got[0].prob - want[0].prob) < 1e-2, b
     with pytest.raises(InputError, match="takes float16 inputs.*--half"):

@@ -375,9 +375,9 @@ def test_predict_one_image_is_timed_after_a_warm_up(run: Any, fixture_images: li
         def timings(self) -> dict[str, float]:
             return dict(self.inner.timings)
 
-        def predict(self, images: Any, topk_k: int) -> Any:
+        def predict(self, images: Any, topk: int) -> Any:
             self.calls += 1
-            return self.inner.predict(images, topk_k=topk_k)
+            return self.inner.predict(images, topk=topk)
 
     b = Counting()
     assert len(list(iter_predictions(b, fixture_images[1], topk=2))) == 1 and b.calls == 2

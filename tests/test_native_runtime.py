@@ -101,7 +101,7 @@ def test_openvino_matches_onnxruntime(backend, ort_session, frames) -> None:
 def test_predict_top5_and_timings(backend, ort_session, frames) -> None:
     from yolocls.runtime.base import softmax, topk
 
-    preds = backend.predict(frames, topk_k=5)
+    preds = backend.predict(frames, topk=5)
     want = softmax(ort_session.run(None, {"images": preprocess_with(frames, backend.metadata.preprocess)})[0])
     idx, val = topk(want, 5)
     assert len(preds) == len(frames)

@@ -69,7 +69,7 @@ def test_ort_predict_matches_torch_predict(official_pt: Path, official_onnx: Pat
                                            fixture_images: list[Path]) -> None:
     ort_b = load(official_onnx, backend="onnxruntime")
     pt_b = load(official_pt, backend="torch")
-    got, ref = ort_b.predict(fixture_images, topk_k=5), pt_b.predict(fixture_images, topk_k=5)
+    got, ref = ort_b.predict(fixture_images, topk=5), pt_b.predict(fixture_images, topk=5)
     assert len(got) == len(ref) == len(fixture_images)
     for g, r in zip(got, ref, strict=True):
         assert [p.class_id for p in g] == [p.class_id for p in r]
@@ -91,9 +91,9 @@ def test_torch_backend_from_foreign_module() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
     b = TorchBackend(model, metadata=None)
     assert b.metadata.preprocess.imgsz == 224 and b.names == []
-    preds = b.predict(np.zeros((50, 70, 3), np.uint8), topk_k=2)
+    preds = b.predict(np.zeros((50, 70, 3), np.uint8), topk=2)
     assert len(preds) == 1 and len(preds[0]) == 2 and b.names == ["0", "1", "2"]
-    assert abs(sum(p.prob for p in b.predict(np.ones((30, 30, 3), np.uint8), topk_k=3)[0]) - 1) < 1e-5
+    assert abs(sum(p.prob for p in b.predict(np.ones((30, 30, 3), np.uint8), topk=3)[0]) - 1) < 1e-5
     with pytest.raises(InputError, match="half precision needs a CUDA device"):
         TorchBackend(model, half=True)
     with pytest.raises(InputError, match=r"expected a \[N, 3, H, W\] batch"):
@@ -133,7 +133,7 @@ def test_metadata_fallbacks(tiny_model: nn.Module, tmp_path: Path) -> None:
         load(bare, backend="onnxruntime")
     meta = ModelMetadata(names=list("wxyz"), preprocess=PreprocessConfig(imgsz=64))
     b = load(bare, backend="onnxruntime", metadata=meta)
-    assert b.predict(np.zeros((64, 64, 3), np.uint8), topk_k=1)[0][0].name in list("wxyz")
+    assert b.predict(np.zeros((64, 64, 3), np.uint8), topk=1)[0][0].name in list("wxyz")
     # metadata that contradicts the graph is refused instead of giving silent garbage
     with pytest.raises(MetadataError, match="imgsz 224 but the model input is"):
         load(bare, backend="onnxruntime", metadata=ModelMetadata(names=list("wxyz"), preprocess=PreprocessConfig()))
@@ -145,7 +145,7 @@ def test_openvino_backend_matches_torch(official_pt: Path, official_onnx: Path, 
     if "openvino" not in available_backends():
         pytest.skip("the extension is not built with OpenVINO here")
     ov = load(official_onnx, backend="openvino", threads=1)
-    got, ref = ov.predict(fixture_images, topk_k=5), load(official_pt).predict(fixture_images, topk_k=5)
+    got, ref = ov.predict(fixture_images, topk=5), load(official_pt).predict(fixture_images, topk=5)
     assert ov.name == "openvino" and ov.metadata.names == load(official_pt).names
     for g, r in zip(got, ref, strict=True):
         assert [p.class_id for p in g] == [p.class_id for p in r]

@@ -60,7 +60,7 @@ RUNNER = textwrap.dedent('''
     img = imread(job["image"])
     api["preprocess_shape"] = list(preprocess(img, imgsz=32).shape)
     with runtime.load(job["onnx"], backend="onnxruntime") as rt:
-        api["top"] = [p.name for p in rt.predict([img], topk_k=2)[0]]
+        api["top"] = [p.name for p in rt.predict([img], topk=2)[0]]
     for name, call in (("create_model", lambda: yolocls.create_model("tiny-cls")),
                        ("load_model", lambda: yolocls.load_model(job["onnx"]))):
         try:

@@ -118,7 +118,7 @@ def test_predict_fixture_images(trained: Path, fixture_images: list[Path], tmp_p
     # the same frame through the runtime directly gives the same top-k
     from yolocls import runtime
 
-    direct = runtime.load(trained).predict([str(fixture_images[0])], topk_k=3)[0]
+    direct = runtime.load(trained).predict([str(fixture_images[0])], topk=3)[0]
     assert [p.class_id for p in direct] == [p.class_id for p in res.frames[0].top]
     # CSV output: a header plus one row per frame
     res2 = predict(str(trained), str(fixture_images[0]), topk=2, device="cpu", save="csv", project=str(tmp_path),

@@ -374,7 +374,7 @@ def open_backend(backend: str, src: ModelSource, settings: BenchmarkSettings, ca
 
 def measure(backend: Any, frames: Sequence[np.ndarray], runs: int, warmup: int, time_budget_s: float,
             min_runs: int = 5) -> dict[str, Any]:
-    """Time ``backend.predict(frames, topk_k=5)``; see :func:`measure_interleaved` (this is one backend of it)."""
+    """Time ``backend.predict(frames, topk=5)``; see :func:`measure_interleaved` (this is one backend of it)."""
     res = measure_interleaved({"b": backend}, frames, runs, warmup, time_budget_s, min_runs)["b"]
     if isinstance(res, BaseException):
         raise res
@@ -383,7 +383,7 @@ def measure(backend: Any, frames: Sequence[np.ndarray], runs: int, warmup: int, 
 
 def measure_interleaved(backends: dict[str, Any], frames: Sequence[np.ndarray], runs: int, warmup: int,
                         time_budget_s: float, min_runs: int = 5, chunk: int = 5) -> dict[str, Any]:
-    """Time ``predict(frames, topk_k=5)`` of several backends in alternating chunks of ``chunk`` calls.
+    """Time ``predict(frames, topk=5)`` of several backends in alternating chunks of ``chunk`` calls.
 
     Interleaving gives every backend the same share of whatever else the machine is doing, so their
     numbers compare fairly on a busy machine. A backend stops after ``runs`` timed calls, or once it has
@@ -399,7 +399,7 @@ def measure_interleaved(backends: dict[str, Any], frames: Sequence[np.ndarray], 
         t_end = time.perf_counter() + time_budget_s / 4
         try:
             for i in range(warmup):
-                bk.predict(frames, topk_k=5)
+                bk.predict(frames, topk=5)
                 if i >= 1 and time.perf_counter() > t_end:
                     break
         except Exception as e:  # noqa: BLE001 - the caller records it in the backend's row
@@ -418,7 +418,7 @@ def measure_interleaved(backends: dict[str, Any], frames: Sequence[np.ndarray], 
             try:
                 for _ in range(chunk):
                     t0 = time.perf_counter()
-                    bk.predict(frames, topk_k=5)
+                    bk.predict(frames, topk=5)
                     dt = time.perf_counter() - t0
                     spent[name] += dt
                     smp["end_to_end"].append(dt * 1e3)

@@ -72,8 +72,8 @@ def infer(
         for frame in src:
             if n == 0:
                 for _ in range(warmup):
-                    be.predict([frame.image], topk_k=topk)
-            top = be.predict([frame.image], topk_k=topk)[0]
+                    be.predict([frame.image], topk=topk)
+            top = be.predict([frame.image], topk=topk)[0]
             t = be.timings
             for k in ("preprocess", "inference", "postprocess"):
                 stages[k].append(t.get(k, 0.0))

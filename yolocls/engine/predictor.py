@@ -100,10 +100,10 @@ def iter_predictions(weights: Any, source: Any, topk: int = 5, imgsz: int | None
     for i, frame in enumerate(src):
         if i == 0:
             for _ in range(max(int(warmup), 0)):
-                backend.predict([frame.image], topk_k=topk)
+                backend.predict([frame.image], topk=topk)
             if stats is not None:
                 stats["warmup"] = max(int(warmup), 0)
-        top = backend.predict([frame.image], topk_k=topk)[0]
+        top = backend.predict([frame.image], topk=topk)[0]
         yield FramePrediction(frame.name, frame.index, top, dict(backend.timings))
 
 

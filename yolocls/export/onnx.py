@@ -70,6 +70,13 @@ class ExportResult:
     @property
     def size_mb(self) -> float:
         return self.size_bytes / 1e6
+    def __repr__(self) -> str:  # a summary: the metadata's class names alone can be 1,000 lines
+        m, v = self.metadata, self.verification
+        check = f", max_abs_diff={v.max_abs_diff:.2e}" if v is not None else ""
+        return (f"ExportResult(path={str(self.path)!r}, model={m.model!r}, num_classes={m.num_classes}, "
+                f"imgsz={m.imgsz}, opset={self.opset}, nodes={self.nodes_before}->{self.nodes_after}, "
+                f"size_mb={self.size_mb:.2f}{check}, seconds={self.seconds:.1f})")
+
 
 
 def check_opset(opset: Any) -> int:

@@ -50,6 +50,9 @@ def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(probs, idx, axis=1)
 
 
+_top_k = topk  # predict()'s argument is called topk
+
+
 class Backend(ABC):
     """Base class of inference backends.
 
@@ -116,12 +119,12 @@ class Backend(ABC):
             raise InputError("no images given")
         return out, True
 
-    def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
+    def predict(self, images: Any, topk: int = 5, bgr: bool = True) -> list[list[Prediction]]:
         """Top-k predictions per image.
 
         Args:
             images: one uint8 HxWx3 array (BGR unless ``bgr=False``) or path, or a list of them.
-            topk_k: how many classes to return per image.
+            topk: how many classes to return per image.
         Returns:
             One list of :class:`Prediction` (class_id, name, prob) per image, most probable first.
         """
@@ -131,7 +134,7 @@ class Backend(ABC):
         t1 = time.perf_counter()
         logits = self.infer(batch)
         t2 = time.perf_counter()
-        idx, val = topk(softmax(logits), topk_k)
+        idx, val = _top_k(softmax(logits), topk)
         names = self.names
         result = [
             [Prediction(int(i), names[int(i)] if int(i) < len(names) else str(int(i)), float(p)) for i, p in zip(r, v, strict=True)]

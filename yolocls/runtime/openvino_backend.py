@@ -102,17 +102,17 @@ class OpenVINOBackend(Backend):
         with _native.native_errors():
             return self._as_logits(self.runtime.logits(frames, bgr))
 
-    def predict(self, images: Any, topk_k: int = 5, bgr: bool = True) -> list[list[Prediction]]:
+    def predict(self, images: Any, topk: int = 5, bgr: bool = True) -> list[list[Prediction]]:
         """Top-k predictions per image; preprocessing, inference, softmax and top-k run in C++ without the GIL.
 
         A model with softmax in its graph (``output: probs``) is ranked on its own probabilities (the C++
         ``classify`` would apply softmax a second time): C++ preprocessing and inference, top-k here.
         """
         if self.metadata.output == "probs":
-            return super().predict(images, topk_k=topk_k, bgr=bgr)
+            return super().predict(images, topk=topk, bgr=bgr)
         frames, _ = self._load_images(images)
         with _native.native_errors():
-            results, timings = self.runtime.classify(frames, topk_k, bgr, return_timings=True)
+            results, timings = self.runtime.classify(frames, topk, bgr, return_timings=True)
         names = self.names
         self.timings = dict(timings)
         return [[Prediction(int(i), names[i] if i < len(names) else str(i), float(p)) for i, p in row]

@@ -1,0 +1,104 @@
+"""The Python API's surface: subpackages reachable from ``import yolocls`` (without torch), one lazy-export helper,
+``predict(images, topk=...)``, a short ``ExportResult`` repr, and the import contract in pyproject."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(code: str) -> str:
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_subpackages_are_attributes_of_yolocls_without_importing_torch() -> None:
+    out = _run(
+        "import sys, yolocls\n"
+        "assert 'torch' not in sys.modules, 'import yolocls imported torch'\n"
+        "fns = [yolocls.runtime.load, yolocls.data.preprocess, yolocls.export.get_format,\n"
+        "       yolocls.benchmark.run_benchmark, yolocls.errors.InputError]\n"
+        "print(' '.join(f.__module__ for f in fns), 'torch' in sys.modules)\n")
+    mods, torch_loaded = out.rsplit(" ", 1)
+    got = mods.split()
+    assert got[1] in ("yolocls.data.preprocess", "yolocls.spec.preprocess")  # the spec defines it, data re-exports
+    assert [got[0], *got[2:]] == ["yolocls.runtime", "yolocls.export.formats", "yolocls.benchmark.runner",
+                                  "yolocls.errors"]
+    assert torch_loaded == "False"  # runtime/data/export/benchmark reached, torch still not imported
+
+
+def test_unknown_attribute_is_an_attribute_error_naming_it() -> None:
+    import yolocls
+
+    with pytest.raises(AttributeError, match="'yolocls' has no attribute 'runtimes'"):
+        yolocls.runtimes  # noqa: B018
+    with pytest.raises(AttributeError, match="'yolocls.export' has no attribute 'export_tflite'"):
+        yolocls.export.export_tflite  # noqa: B018
+    assert "runtime" in dir(yolocls) and "export_onnx" in dir(yolocls.export)
+
+
+def test_one_lazy_helper_serves_every_lazy_package() -> None:
+    """No package hand-writes its own __getattr__ table: each one's __getattr__ is the helper's closure."""
+    import importlib
+
+    from yolocls import _lazy
+
+    hand_written = []
+    for path in sorted((ROOT / "yolocls").rglob("__init__.py")):
+        text = path.read_text(encoding="utf-8")
+        if "def __getattr__" in text:
+            hand_written.append(str(path.relative_to(ROOT)))
+    assert hand_written == []
+    for name in ("yolocls", "yolocls.data", "yolocls.engine", "yolocls.export", "yolocls.benchmark"):
+        mod = importlib.import_module(name)
+        getter = vars(mod)["__getattr__"]
+        assert getter.__module__ == _lazy.__name__, name
+
+
+def test_lazy_names_are_cached_after_first_use() -> None:
+    import yolocls.export
+
+    vars(yolocls.export).pop("get_format", None)
+    first = yolocls.export.get_format
+    assert vars(yolocls.export)["get_format"] is first  # the second access is a plain attribute
+
+
+def test_predict_takes_topk(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from conftest import export_tiny_onnx
+
+    from yolocls import runtime
+    from yolocls.runtime.base import Backend
+
+    assert "topk" in inspect.signature(Backend.predict).parameters
+    assert "topk_k" not in inspect.signature(Backend.predict).parameters
+    onnx = export_tiny_onnx(tmp_path / "tiny.onnx")
+    with runtime.load(onnx, backend="onnxruntime") as rt:
+        top = rt.predict([np.zeros((40, 50, 3), np.uint8)], topk=2)
+    assert len(top) == 1 and len(top[0]) == 2 and top[0][0].prob >= top[0][1].prob
+
+
+def test_export_result_repr_is_a_short_summary(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import torch
+
+    from yolocls.export.onnx import export_onnx
+    from yolocls.models import create_model
+
+    names = [f"class_{i:04d}" for i in range(300)]
+    torch.manual_seed(0)
+    model = create_model("tiny-cls", num_classes=len(names), names=names).eval()
+    res = export_onnx(model, tmp_path / "m.onnx", imgsz=32, verify=False)
+    text = repr(res)
+    assert text.startswith("ExportResult(path=") and "num_classes=300" in text and "imgsz=32" in text
+    assert "class_0000" not in text and len(text) < 300, text
