@@ -102,3 +102,33 @@ def test_export_result_repr_is_a_short_summary(tmp_path: Path) -> None:
     text = repr(res)
     assert text.startswith("ExportResult(path=") and "num_classes=300" in text and "imgsz=32" in text
     assert "class_0000" not in text and len(text) < 300, text
+
+
+def _contracts() -> dict[str, dict]:
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    return {c["source_modules"][0]: c for c in cfg["contracts"]}
+
+
+def test_spec_contract_forbids_every_other_module_of_yolocls() -> None:
+    """The leaf contract lists what it forbids: a new top-level module must be added there (or allowed here)."""
+    allowed = {"errors", "_native", "_version", "spec"}  # what the spec may import, and itself
+    tops = {p.stem if p.is_file() else p.name for p in (ROOT / "yolocls").iterdir()
+            if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").is_file())}
+    forbidden = {m.removeprefix("yolocls.") for m in _contracts()["yolocls.spec"]["forbidden_modules"]}
+    assert tops - allowed - forbidden == set(), "add the new module to the spec contract in pyproject.toml"
+    assert "torch" in forbidden
+    runtime = set(_contracts()["yolocls.runtime"]["forbidden_modules"])
+    assert runtime == {"yolocls.export", "yolocls.engine", "yolocls.models", "torch"}
+
+
+def test_import_contract_holds() -> None:
+    import shutil
+
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    p = subprocess.run([exe, "--no-cache"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert "2 kept, 0 broken" in p.stdout

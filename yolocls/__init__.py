@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from yolocls._lazy import lazy_exports
-
-__version__ = "0.1.0"
+from yolocls._version import __version__ as __version__
 
 # `import yolocls; yolocls.runtime.load(...)`: the subpackages are imported on first attribute access (none of them
 # at `import yolocls`; yolocls.models and yolocls.engine import torch when reached).

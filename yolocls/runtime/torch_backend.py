@@ -58,7 +58,7 @@ class TorchBackend(Backend):
             path = Path(path_or_model)
             if not path.is_file():
                 raise FileNotFoundError(2, "No such file", str(path))
-            from yolocls import load_model
+            from yolocls.models import load_model  # the torch backend's exception to the import contract
 
             model = load_model(str(path), device="cpu")
         model = model.to(self.device).eval()
