@@ -37,12 +37,12 @@ def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int =
     """A moving-pattern MJPG .avi (OpenCV's VideoWriter; decodes on every OpenCV build)."""
     import cv2
 
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     if not w.isOpened():
         raise SystemExit(f"OpenCV cannot write {path} (MJPG); pass --video")
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
-    base = cv2.resize(base, (width, height), interpolation=cv2.INTER_LINEAR)
+    small = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+    base = np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
     for i in range(frames):
         frame = np.roll(base, shift=(i * 7, i * 11), axis=(0, 1))
         cv2.putText(frame, str(i), (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
@@ -109,14 +109,15 @@ def stream_loop(onnx: Path, backend: str, workers: int, threads: int, video: Pat
     from yolocls.runtime import load
     from yolocls.runtime.stream import Stream
 
-    be = load(onnx, backend=backend, threads=threads)
-    model: Any = be
-    if raw_runtime:  # the C++ runtime object itself (_C.Runtime), with one request slot per worker
-        from yolocls import _native
+    be: Any
+    if backend == "openvino":  # one request slot per worker
+        from yolocls.runtime.openvino_backend import OpenVINOBackend
 
-        C = _native.load_extension()
-        model = C.Runtime(str(onnx), preprocess=be.metadata.preprocess.to_dict(), backend="openvino",
-                          threads=threads, num_requests=workers)
+        be = OpenVINOBackend(onnx, threads=threads, num_requests=workers)
+    else:
+        be = load(onnx, backend=backend, threads=threads)
+    # raw_runtime: the C++ runtime object itself (_C.Runtime), without the Python backend class around it
+    model: Any = be.runtime if raw_runtime else be
 
     def run() -> int:
         n = 0

@@ -135,7 +135,7 @@ def _is_native_runtime(obj: Any) -> bool:
     return not isinstance(obj, Backend) and callable(getattr(obj, "classify", None)) and hasattr(obj, "num_classes")
 
 
-def backend_stage(model: Any, topk_k: int = 5, bgr: bool = True) -> tuple[Stage, bool]:
+def backend_stage(model: Any, k: int = 5, bgr: bool = True) -> tuple[Stage, bool]:
     """The per-frame function of a backend (or a ``_C.Runtime``) and whether several threads may call it at once.
 
     Unlike ``Backend.predict`` it keeps its timings per call (``predict`` stores them on the shared backend), and
@@ -147,7 +147,7 @@ def backend_stage(model: Any, topk_k: int = 5, bgr: bool = True) -> tuple[Stage,
 
         def native(frame: Any) -> tuple[list[Prediction], dict[str, float]]:
             image = _check_image(frame)
-            rows, t = rt.classify([image], topk_k, bgr, return_timings=True)
+            rows, t = rt.classify([image], k, bgr, return_timings=True)
             return [Prediction(int(i), names[i] if i < len(names) else str(i), float(p)) for i, p in rows[0]], dict(t)
 
         return native, True
@@ -164,7 +164,7 @@ def backend_stage(model: Any, topk_k: int = 5, bgr: bool = True) -> tuple[Stage,
             from yolocls import _native
 
             with _native.native_errors():
-                rows, t = be.runtime.classify([image], topk_k, bgr, return_timings=True)
+                rows, t = be.runtime.classify([image], k, bgr, return_timings=True)
             names = be.names
             return [Prediction(int(i), names[i] if i < len(names) else str(i), float(p)) for i, p in rows[0]], dict(t)
 
@@ -187,7 +187,7 @@ def backend_stage(model: Any, topk_k: int = 5, bgr: bool = True) -> tuple[Stage,
             with lock:
                 logits = be.infer(batch)
         t2 = time.perf_counter()
-        idx, val = topk(softmax(logits), topk_k)
+        idx, val = topk(softmax(logits), k)
         names = be.names
         preds = [Prediction(int(i), names[int(i)] if int(i) < len(names) else str(int(i)), float(p))
                  for i, p in zip(idx[0], val[0], strict=True)]
@@ -298,10 +298,14 @@ class Stream:
     def poll(self) -> list[StreamResult]:
         """The results ready now, in order (possibly none); never blocks."""
         out = []
-        with self._cond:
-            while self._next_out in self._done:
-                out.append(self._pop())
+        while (r := self._ready()) is not None:
+            out.append(r)
         return out
+
+    def _ready(self) -> StreamResult | None:
+        """The next result in order if it is ready, else None (never blocks)."""
+        with self._cond:
+            return self._pop() if self._next_out in self._done else None
 
     def get(self, timeout: float | None = None) -> StreamResult | None:
         """The next result in order, waiting for it; None once the stream is closed and every result was read.
@@ -339,7 +343,8 @@ class Stream:
             for item in frames:
                 frame, tag = item if tagged else (item, None)
                 self.submit(frame, tag)
-                yield from self.poll()
+                while (r := self._ready()) is not None:  # one at a time: a consumer that stops loses nothing
+                    yield r
             self.close(drain=True)
             yield from self
             finished = True
