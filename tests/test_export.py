@@ -10,6 +10,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -24,10 +25,11 @@ from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import ExportError, InputError, MetadataError, VerificationError
 from yolocls.export.formats import FORMATS, get_format, parse_include
 from yolocls.export.onnx import MAX_OPSET, MIN_OPSET, export_onnx, read_metadata
-from yolocls.export.triton import export_triton, parse_pbtxt, read_triton_metadata
+from yolocls.export.triton import export_triton
 from yolocls.export.verify import compare_logits, synthetic_images, verify_onnx
 from yolocls.metadata import METADATA_KEY
 from yolocls.models import create_model
+from yolocls.spec.metadata import BatchProfile, EngineFacts, ModelMetadata, file_sha256
 from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)
@@ -366,42 +368,59 @@ def test_baseline_exports_match_torch(name: str, frames: list[np.ndarray], tmp_p
 
 # --- Triton ---------------------------------------------------------------------------------------------------------
 
+def triton_config(path: Path) -> Any:
+    """config.pbtxt read with Triton's own schema (tritonclient's ModelConfig; unknown fields raise)."""
+    from google.protobuf import text_format
+    from test_export_interop import _model_config_pb2
+
+    return text_format.Parse(path.read_text(encoding="utf-8"), _model_config_pb2().ModelConfig())
+
+
+def _io(values: Any) -> list[dict[str, Any]]:
+    from google.protobuf.json_format import MessageToDict
+
+    return [{**MessageToDict(v, preserving_proto_field_name=True), "dims": list(v.dims)} for v in values]
+
+
 def test_triton_repository_for_dynamic_onnx(tiny_onnx, tmp_path: Path) -> None:
     out = export_triton(tiny_onnx.path, tmp_path / "repo", max_batch=16, instance_count=2)
     assert out.model_dir == tmp_path / "repo" / "tiny-cls" and out.platform == "onnxruntime_onnx"
     assert out.model_file == out.model_dir / "1" / "model.onnx"
     assert out.model_file.read_bytes() == tiny_onnx.path.read_bytes()
     assert out.labels.read_text().splitlines() == NAMES10
-    cfg = parse_pbtxt(out.config.read_text())
-    assert cfg["name"] == "tiny-cls" and cfg["platform"] == "onnxruntime_onnx" and cfg["max_batch_size"] == 16
-    assert cfg["input"] == [{"name": "images", "data_type": "TYPE_FP32", "dims": [3, 96, 96]}]
-    assert cfg["output"] == [{"name": "output0", "data_type": "TYPE_FP32", "dims": [10],
-                              "label_filename": "labels.txt"}]
-    assert cfg["dynamic_batching"] == {} and cfg["instance_group"] == [{"count": 2, "kind": "KIND_AUTO"}]
-    assert read_triton_metadata(out.config).to_dict() == tiny_onnx.metadata.to_dict()
+    cfg = triton_config(out.config)
+    assert cfg.name == "tiny-cls" and cfg.platform == "onnxruntime_onnx" and cfg.max_batch_size == 16
+    assert _io(cfg.input) == [{"name": "images", "data_type": "TYPE_FP32", "dims": [3, 96, 96]}]
+    assert _io(cfg.output) == [{"name": "output0", "data_type": "TYPE_FP32", "dims": [10],
+                                "label_filename": "labels.txt"}]
+    assert cfg.HasField("dynamic_batching")
+    assert [(g.count, g.kind) for g in cfg.instance_group] == [(2, cfg.instance_group[0].KIND_AUTO)]
+    assert ModelMetadata.from_json(cfg.parameters["yolocls"].string_value).to_dict() == tiny_onnx.metadata.to_dict()
     # the config's names/shapes agree with the model file itself
     sess = ort.InferenceSession(str(out.model_file), providers=["CPUExecutionProvider"])
-    assert sess.get_inputs()[0].shape[1:] == cfg["input"][0]["dims"]
-    assert sess.get_outputs()[0].shape[1:] == cfg["output"][0]["dims"]
+    assert sess.get_inputs()[0].shape[1:] == list(cfg.input[0].dims)
+    assert sess.get_outputs()[0].shape[1:] == list(cfg.output[0].dims)
 
 
 def test_triton_static_batch_and_engine(tiny: nn.Module, tmp_path: Path) -> None:
     res = export_onnx(tiny, tmp_path / "s.onnx", imgsz=64, dynamic=False, batch_size=1, verify=False)
     out = export_triton(res.path, tmp_path / "repo", model_name="static_model")
-    cfg = parse_pbtxt(out.config.read_text())
-    assert cfg["max_batch_size"] == 0 and "dynamic_batching" not in cfg
-    assert cfg["input"][0]["dims"] == [1, 3, 64, 64] and cfg["output"][0]["dims"] == [1, 10]
+    cfg = triton_config(out.config)
+    assert cfg.max_batch_size == 0 and not cfg.HasField("dynamic_batching")
+    assert list(cfg.input[0].dims) == [1, 3, 64, 64] and list(cfg.output[0].dims) == [1, 10]
 
     engine = tmp_path / "m.engine"  # stand-in bytes: the repository layout does not parse the plan
     engine.write_bytes(b"serialized-plan")
     meta = res.metadata
-    meta.dynamic, meta.extra = True, {"profile": {"min": 1, "opt": 4, "max": 4}, "precision": "fp16"}
+    meta.dynamic = True
+    meta.engine = EngineFacts(tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7",
+                              precision="fp16", profile=BatchProfile(1, 4, 4), engine_sha256=file_sha256(engine))
     Path(f"{engine}.json").write_text(meta.to_json())
     out = export_triton(engine, tmp_path / "repo", max_batch=32)
-    cfg = parse_pbtxt(out.config.read_text())
+    cfg = triton_config(out.config)
     assert out.model_file.name == "model.plan" and out.model_file.read_bytes() == b"serialized-plan"
-    assert cfg["platform"] == "tensorrt_plan" and cfg["max_batch_size"] == 4  # capped by the engine profile
-    assert cfg["instance_group"] == [{"count": 1, "kind": "KIND_GPU"}]
+    assert cfg.platform == "tensorrt_plan" and cfg.max_batch_size == 4  # capped by the engine profile
+    assert [(g.count, g.kind) for g in cfg.instance_group] == [(1, cfg.instance_group[0].KIND_GPU)]
     assert (tmp_path / "repo" / "static_model" / "config.pbtxt").is_file()  # other models untouched
 
 
@@ -418,16 +437,8 @@ def test_triton_bad_input(tiny_onnx, tmp_path: Path) -> None:
         export_triton(tmp_path / "none.onnx", tmp_path)
     engine = tmp_path / "x.engine"
     engine.write_bytes(b"x")
-    with pytest.raises(MetadataError, match="no sidecar"):
+    with pytest.raises(MetadataError, match=r"engine metadata .*x\.engine\.json not found.*build-engine"):
         export_triton(engine, tmp_path / "r")
-
-
-def test_parse_pbtxt_syntax() -> None:
-    text = 'a: 1 a: 2 # comment\nb [ { x: "q\\"\\101" "b" }, { x: "" } ] c < d: 1.5 > e: true f: KIND_GPU'
-    assert parse_pbtxt(text) == {"a": [1, 2], "b": [{"x": 'q"Ab'}, {"x": ""}], "c": {"d": 1.5}, "e": True,
-                                 "f": "KIND_GPU"}
-    with pytest.raises(InputError):
-        parse_pbtxt("a { b: 1")
 
 
 # --- CLI ------------------------------------------------------------------------------------------------------------
@@ -445,8 +456,8 @@ def test_cli_export_onnx_and_triton(tmp_path: Path) -> None:
     assert not out.exists()  # --half writes its own file name
     meta = read_metadata(tmp_path / "tiny.fp16.onnx")
     assert meta.imgsz == 64 and meta.half and meta.model == "tiny-cls"
-    cfg = parse_pbtxt((tmp_path / "triton" / "tiny-cls" / "config.pbtxt").read_text())
-    assert cfg["max_batch_size"] == 4
+    cfg = triton_config(tmp_path / "triton" / "tiny-cls" / "config.pbtxt")
+    assert cfg.max_batch_size == 4
 
 
 def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, photos_dir: Path) -> None:

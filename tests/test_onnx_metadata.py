@@ -1,4 +1,4 @@
-"""The ONNX metadata reader without onnx/torch (yolocls.runtime.onnx_meta) and hostile metadata (issue 10, 7-8, 11).
+"""The ONNX metadata reader without onnx/torch (yolocls.spec.onnx + yolocls.spec.metadata) and hostile metadata (issue 10, 7-8, 11).
 
 Every bad case is a real crafted file (or JSON text) read through the same entry points users hit: ``yolocls info``,
 ``runtime.load`` with ONNX Runtime / OpenVINO, the C++ ``parse_metadata``.
@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from yolocls.errors import InputError, MetadataError, YoloclsError
-from yolocls.metadata import MAX_IMGSZ, MAX_JSON_DEPTH, ModelMetadata
-from yolocls.runtime.onnx_meta import parse_yolov5_names, read_onnx_info, read_onnx_metadata
+from yolocls.spec.metadata import MAX_IMGSZ, MAX_JSON_DEPTH, ModelMetadata, parse_yolov5_names, read_onnx_metadata
+from yolocls.spec.onnx import read_onnx_info
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -124,13 +124,16 @@ def test_reader_matches_onnx_on_onnx_test_models() -> None:
 
 
 def test_metadata_path_imports_neither_onnx_nor_torch(exported: dict[str, Path]) -> None:
-    code = ("import sys, yolocls.runtime as r; from yolocls.runtime.onnx_meta import read_onnx_metadata;"
-            f"m = read_onnx_metadata({str(exported['dynamic'])!r}); r._onnx_metadata(__import__('pathlib').Path("
-            f"{str(exported['dynamic'])!r})); from yolocls.export.onnx import read_metadata;"
+    code = ("import sys, yolocls.runtime as r; from yolocls.spec.metadata import read_model_info;"
+            f"m = read_model_info({str(exported['dynamic'])!r}).metadata; r._onnx_metadata(__import__('pathlib').Path("
+            f"{str(exported['dynamic'])!r})); print(sorted(k for k in sys.modules if k.startswith('yolocls.export')));"
+            "from yolocls.export.onnx import read_metadata;"
             "print(m.names, 'onnx' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    # yolocls.export.onnx is the export side (it may import onnx lazily, not at import time)
+    # the runtime reads metadata without the export package ...
+    assert out.stdout.splitlines()[0] == "[]", out.stdout
+    # ... and yolocls.export.onnx is the export side (it may import onnx lazily, not at import time)
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout
 
 
@@ -154,7 +157,7 @@ def test_reader_refuses_malformed_protobuf(kind: str, tmp_path: Path, exported: 
 
 
 def test_reader_limits(tmp_path: Path) -> None:
-    import yolocls.runtime.onnx_meta as om
+    import yolocls.spec.onnx as om
 
     many = {f"k{i}": "v" for i in range(om.MAX_PROPS + 1)}
     with pytest.raises(MetadataError, match="metadata_props entries"):

@@ -264,7 +264,8 @@ def test_sidecar_roundtrip(tmp_path: Path) -> None:
     assert raw["precision"] == "fp16" and raw["builder_flags"] == ["FP16"]
     assert raw["dla"] == {"core": 0, "gpu_fallback": True} and raw["build_seconds"] == 12.346
     meta = read_sidecar(engine)
-    assert meta.names == NAMES and meta.extra["gpu_name"] == "Orin"
+    assert meta.names == NAMES and meta.engine is not None and meta.engine.gpu_name == "Orin"
+    assert meta.engine.profile == BatchProfile(1, 2, 8) and meta.engine.dla_core == 0 and meta.extra == {}
     check_engine_compatible(meta, "10.3.0.26", "NVIDIA Orin", "8.7", engine)  # build number and prefix ignored
     check_engine_compatible(meta, "10.3.0", "orin", (8, 7), engine)
 
@@ -326,10 +327,11 @@ def test_runner_settings_carry_the_dla_core(tmp_path: Path) -> None:
 def test_runner_settings_refuse_a_malformed_dla(tmp_path: Path, dla: object) -> None:
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"engine")
-    meta = make_sidecar(engine)
-    meta.extra["dla"] = dla
+    d = make_sidecar(engine).to_dict()
+    d["dla"] = dla
+    sidecar_path(engine).write_text(json.dumps(d))
     with pytest.raises(MetadataError, match=r"'dla' must be null or \{\"core\": N, \.\.\.\}.*rebuild the engine"):
-        runner_settings(meta)
+        runner_settings(read_sidecar(engine))
 
 
 def test_backend_refuses_a_malformed_dla_before_tensorrt(tmp_path: Path) -> None:
@@ -337,9 +339,9 @@ def test_backend_refuses_a_malformed_dla_before_tensorrt(tmp_path: Path) -> None
 
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"engine")
-    meta = make_sidecar(engine)
-    meta.extra["dla"] = {"core": "zero"}
-    write_sidecar(engine, meta)
+    d = make_sidecar(engine).to_dict()
+    d["dla"] = {"core": "zero"}
+    sidecar_path(engine).write_text(json.dumps(d))
     with pytest.raises(MetadataError, match="'dla' must be null"):
         TensorRTBackend(engine, impl="python")
 
@@ -503,7 +505,7 @@ def test_engine_matches_onnxruntime(tmp_path: Path, fixture_images: list[Path]) 
     assert result.engine.is_file() and result.sidecar == sidecar_path(result.engine)
     assert (tmp_path / "timing.cache").stat().st_size > 0
     meta = read_sidecar(result.engine)
-    assert meta.extra["profile"] == {"min": 1, "opt": 1, "max": 4} and meta.extra["precision"] == "fp32"
+    assert meta.engine is not None and meta.engine.profile == BatchProfile(1, 1, 4) and meta.engine.precision == "fp32"
     batch = preprocess_with([imread(p) for p in fixture_images[:3]], PreprocessConfig(imgsz=32))
     ref = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"]).run(None, {"images": batch})[0]
     with TensorRTBackend(result.engine, impl="python") as be:

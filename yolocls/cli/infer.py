@@ -163,14 +163,14 @@ def _flag_metadata(path: Path, names: str | None, imgsz: int | None):  # -> Mode
     if not labels:
         raise InputError(f"--names {names!r} holds no class names")
     if imgsz is None and path.suffix.lower() == ".onnx":
-        from yolocls.runtime.onnx_meta import read_onnx_info
+        from yolocls.spec.onnx import read_onnx_info
 
-        inputs = read_onnx_info(path).inputs
+        inputs = read_onnx_info(path).inputs  # the spec's ONNX parser (the graph's static input side)
         dims = inputs[0].shape[2:4] if len(inputs) == 1 else []
         imgsz = dims[0] if len(dims) == 2 and dims[0] == dims[1] and isinstance(dims[0], int) and dims[0] > 0 else None
     if imgsz is None:
         raise InputError(f"{path.name} has a dynamic input size: pass --imgsz")
-    from yolocls.metadata import MAX_IMGSZ
+    from yolocls.spec.metadata import MAX_IMGSZ
 
     if not 1 <= imgsz <= MAX_IMGSZ:
         raise InputError(f"{path.name}: input side {imgsz} is outside 1..{MAX_IMGSZ} pixels; pass --imgsz")

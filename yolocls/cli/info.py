@@ -35,18 +35,14 @@ def _file_info(path: Path, imgsz: int | None) -> dict[str, Any]:
         from yolocls.models import load_model
 
         return {"file": str(path), "format": "pytorch", **_model_row(load_model(str(path)), imgsz)}
-    if suffix == ".onnx":
-        from yolocls.runtime.onnx_meta import read_onnx_metadata
+    if suffix in (".onnx", ".engine", ".plan"):
+        from yolocls.spec.metadata import read_model_info
 
-        meta = read_onnx_metadata(path, allow_yolov5=False)
-        return {"file": str(path), "format": "onnx", "name": meta.model, "num_classes": meta.num_classes,
-                "imgsz": meta.imgsz, **meta.to_dict()}
-    if suffix in (".engine", ".plan"):
-        from yolocls.runtime.sidecar import read_sidecar
-
-        meta = read_sidecar(path)
-        return {"file": str(path), "format": "tensorrt", "name": meta.model, "num_classes": meta.num_classes,
-                "imgsz": meta.imgsz, **meta.to_dict()}
+        found = read_model_info(path)  # the one reader: our metadata, YOLOv5's ONNX, or the engine's sidecar
+        meta = found.metadata
+        return {"file": str(path), "format": "onnx" if suffix == ".onnx" else "tensorrt", "name": meta.model,
+                "num_classes": meta.num_classes, "imgsz": meta.imgsz, "metadata": found.source,
+                "input_shape": [d if d is not None else "dynamic" for d in found.input_shape], **meta.to_dict()}
     raise fail(f"unknown model file type {suffix!r} for {path}: expected .pt, .onnx or .engine")
 
 

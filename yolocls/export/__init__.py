@@ -25,7 +25,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "verify_onnx": "yolocls.export.verify",
     "VerificationReport": "yolocls.export.verify",
     "export_triton": "yolocls.export.triton",
-    "parse_pbtxt": "yolocls.export.triton",
     "FORMATS": "yolocls.export.formats",
     "ExportFormat": "yolocls.export.formats",
     "get_format": "yolocls.export.formats",

@@ -25,8 +25,7 @@ from typing import Any
 from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import ExportError, InputError
 from yolocls.export.verify import VerificationReport
-from yolocls.metadata import METADATA_KEY, ModelMetadata
-from yolocls.runtime.onnx_meta import metadata_from_props, read_onnx_metadata
+from yolocls.spec.metadata import METADATA_KEY, ModelMetadata, class_names, metadata_from_props, read_model_info
 
 __all__ = ["ExportResult", "build_metadata", "check_opset", "export_onnx", "metadata_from_props", "probe_classifier",
            "read_metadata", "variant_path", "write_metadata"]
@@ -183,13 +182,8 @@ def build_metadata(
     half: bool = False,
 ) -> ModelMetadata:
     """Metadata for an export: explicit arguments first, then the model's attributes, then defaults."""
-    if names is None:
-        names = list(getattr(model, "names", None) or [])
-        if isinstance(names, dict):  # YOLOv5 modules carry {id: name}
-            names = [names[k] for k in sorted(names)]
-        if not names:
-            names = [str(i) for i in range(num_classes)]
-    names = [str(n) for n in names]
+    names = class_names((getattr(model, "names", None) or []) if names is None else names,
+                        num_classes=num_classes, coerce=True)  # YOLOv5 modules carry {id: name}
     if len(names) != num_classes:
         raise InputError(f"{len(names)} class names given but the model outputs {num_classes} classes")
     if preprocess is None:
@@ -231,7 +225,8 @@ def write_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
 def read_metadata(path: str | Path) -> ModelMetadata:
     """The :class:`ModelMetadata` stored in an ONNX file by :func:`export_onnx`, checked against its graph.
 
-    Reads the protobuf directly (:mod:`yolocls.runtime.onnx_meta`): needs neither ``onnx`` nor torch.
+    The one reader (:func:`yolocls.spec.metadata.read_model_info`, our ``yolocls`` entry only): needs neither
+    ``onnx`` nor torch.
 
     Raises:
         FileNotFoundError: no such file.
@@ -241,7 +236,7 @@ def read_metadata(path: str | Path) -> ModelMetadata:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
-    return read_onnx_metadata(path, allow_yolov5=False)
+    return read_model_info(path, allow_yolov5=False).metadata
 
 
 def _torch_export(model: Any, x: Any, opset: int, dynamic: bool) -> bytes:

@@ -9,7 +9,7 @@ Precision routes (chosen by :func:`select_precision_route` from the running Tens
   when given an fp32 file); implicit INT8 is refused with the supported route (explicit Q/DQ quantization).
 
 Everything up to :func:`build_engine`'s ``import tensorrt`` is pure Python (flag checks, the ONNX's input
-shape read by :mod:`yolocls.runtime.onnx_meta`, the batch profile, the sidecar), so it is tested on machines
+shape read by :mod:`yolocls.spec.metadata`, the batch profile, the sidecar), so it is tested on machines
 without TensorRT.
 The engine is written raw (``trtexec`` and Triton load it); its metadata goes to the sidecar
 ``<engine>.json`` (:mod:`yolocls.runtime.sidecar`).
@@ -23,15 +23,15 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yolocls._extras import require
 from yolocls.errors import ExportError, InputError
-from yolocls.metadata import ModelMetadata
 from yolocls.runtime.sidecar import file_sha256, write_sidecar
-from yolocls.runtime.tensorrt_python import CudaApi, import_tensorrt, select_cuda_api, trt_version_tuple
+from yolocls.runtime.tensorrt_python import CudaApi, import_tensorrt, select_cuda_api
+from yolocls.spec.metadata import BatchProfile, EngineFacts, ModelMetadata, parse_trt_version
 from yolocls.utils.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ STRONG_TYPING_ONLY_MAJOR = 11  # TensorRT 11 removed BuilderFlag.FP16/INT8 and t
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """What the builder needs to know about a classifier ONNX, read by :mod:`yolocls.runtime.onnx_meta`.
+    """What the builder needs to know about a classifier ONNX, read by :mod:`yolocls.spec.metadata`.
 
     ``shape`` is ``[N, C, H, W]`` with None for a symbolic (dynamic) axis; ``fp16`` says the graph holds float16
     initializers (an FP16 export), ``input_dtype`` is the graph input's element type name.
@@ -80,7 +80,8 @@ def inspect_onnx(path: str | os.PathLike[str]) -> OnnxInput:
         MetadataError: it has no yolocls or YOLOv5 metadata (class names).
     """
     from yolocls.errors import MetadataError
-    from yolocls.runtime.onnx_meta import metadata_from_props, read_onnx_info
+    from yolocls.spec.metadata import onnx_model_info
+    from yolocls.spec.onnx import read_onnx_info
 
     p = Path(path)
     if not p.is_file():
@@ -92,28 +93,14 @@ def inspect_onnx(path: str | os.PathLike[str]) -> OnnxInput:
     inputs = info.inputs
     if len(inputs) != 1:
         raise InputError(f"{p.name} has {len(inputs)} inputs; a classifier ONNX has exactly one image input")
-    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape)
-    if len(shape) != 4:
-        raise InputError(f"{p.name}: input {inputs[0].name!r} has rank {len(shape)}; expected NCHW (rank 4)")
+    if len(inputs[0].shape) != 4:
+        raise InputError(f"{p.name}: input {inputs[0].name!r} has rank {len(inputs[0].shape)}; expected NCHW (rank 4)")
     dtype = inputs[0].dtype or "float32"
     if dtype == "float16":  # yolocls' engines and runtimes feed float32; TensorRT builds FP16 from fp32 I/O files
         raise InputError(f"{p.name} takes float16 inputs (export --half-io, for consumers that feed float16); "
                          "build engines from the float32-I/O FP16 file of `yolocls export --half` instead")
-    fp16 = info.fp16_weights
-    meta = metadata_from_props(info.props, p, input_shape=list(shape), allow_yolov5=True)
-    return OnnxInput(inputs[0].name, shape, dtype, fp16, meta)
-
-
-@dataclass(frozen=True)
-class BatchProfile:
-    """Optimization-profile batch sizes (TensorRT tunes kernels for ``opt``; any batch in [min, max] runs)."""
-
-    min: int
-    opt: int
-    max: int
-
-    def shapes(self, chw: tuple[int, int, int]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        return (self.min, *chw), (self.opt, *chw), (self.max, *chw)
+    model = onnx_model_info(info, p)  # the one reader: ours or YOLOv5's metadata, checked against the graph
+    return OnnxInput(model.input_name, model.input_shape, dtype, info.fp16_weights, model.metadata)
 
 
 def resolve_profile(shape: tuple[int | None, ...], min_batch: int | None = None, opt_batch: int | None = None,
@@ -192,7 +179,7 @@ def select_precision_route(trt_version: str | tuple[int, ...], fp16: bool = True
     Raises:
         InputError: INT8 asked on TensorRT >= 11, or FP32 asked from an FP16 ONNX on TensorRT >= 11.
     """
-    major = trt_version_tuple(trt_version)[0] if isinstance(trt_version, str) else int(trt_version[0])
+    major = parse_trt_version(trt_version)[0]
     if major >= STRONG_TYPING_ONLY_MAJOR:
         if int8:
             raise InputError(
@@ -290,24 +277,14 @@ def build_sidecar(
     meta = copy.deepcopy(metadata)
     meta.dynamic = dynamic
     meta.batch = profile.max if not dynamic else metadata.batch
-    meta.extra = {
-        **{k: v for k, v in metadata.extra.items()},
-        "format": "tensorrt",
-        "tensorrt_version": str(trt_version),
-        "gpu_name": str(gpu_name),
-        "compute_capability": str(compute_capability),
-        "precision": route.precision,
-        "profile": asdict(profile),
-        "builder_flags": list(route.builder_flags),
-        "strongly_typed": route.strongly_typed,
-        "builder_level": builder_level,
-        "dla": {"core": dla_core, "gpu_fallback": gpu_fallback} if dla_core is not None else None,
-        "onnx_sha256": onnx_sha256,
-        "engine_sha256": engine_sha256,
-        "build_seconds": None if build_seconds is None else round(float(build_seconds), 3),
-    }
-    if calibration:
-        meta.extra["calibration"] = calibration
+    meta.engine = EngineFacts(
+        tensorrt_version=str(trt_version), gpu_name=str(gpu_name), compute_capability=str(compute_capability),
+        precision=route.precision, profile=BatchProfile(profile.min, profile.opt, profile.max),
+        engine_sha256=engine_sha256, onnx_sha256=onnx_sha256, builder_flags=tuple(route.builder_flags),
+        strongly_typed=route.strongly_typed, builder_level=builder_level, dla_core=dla_core,
+        gpu_fallback=gpu_fallback if dla_core is not None else False,
+        build_seconds=None if build_seconds is None else round(float(build_seconds), 3),
+        calibration=calibration or None)
     return meta
 
 
@@ -464,7 +441,7 @@ def _build(cuda: CudaApi, src: Path, out: Path, info: OnnxInput, profile: BatchP
     gpu_name, cc = cuda.device_facts()
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    major = trt_version_tuple(trt.__version__)[0]
+    major = parse_trt_version(trt.__version__)[0]
     flags = 0
     if major < 10:  # explicit batch is implicit (and the flag deprecated) from TensorRT 10 on
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)

@@ -13,19 +13,21 @@ scores) and what the input must be (``normalized_in_graph``: ``true`` = RGB scal
 normalised as in the ``yolocls`` parameter's ``preprocess``).
 
 A dynamic-batch model gets ``max_batch_size`` > 0 and dims without the batch axis (Triton adds it); a fixed-batch
-model gets ``max_batch_size: 0`` and its full shape. :func:`parse_pbtxt` reads the config back (tests, ``info``).
+model gets ``max_batch_size: 0`` and its full shape. Triton's own schema (``model_config_pb2.ModelConfig`` of
+tritonclient, ``google.protobuf.text_format``) reads the config back.
+
+The model's metadata comes from the one reader (:func:`yolocls.spec.metadata.read_model_info`): an ONNX exported by
+yolocls or by YOLOv5 itself (``names``/``stride`` metadata, static input shape), or an engine's sidecar.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from yolocls.errors import InputError, MetadataError
-from yolocls.metadata import ModelMetadata
+from yolocls.errors import InputError
+from yolocls.spec.metadata import ModelMetadata, read_model_info
 from yolocls.utils.files import atomic_write_bytes, atomic_write_text
 
 PLATFORMS = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
@@ -61,27 +63,6 @@ def _pb_string(s: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
-
-
-def _engine_metadata(path: Path) -> ModelMetadata:
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.is_file():
-        raise MetadataError(f"{path.name} has no sidecar {sidecar.name}; rebuild the engine with `yolocls build_engine`")
-    return ModelMetadata.from_json(sidecar.read_text(encoding="utf-8"))
-
-
-def _engine_max_batch(meta: ModelMetadata) -> int | None:
-    """The largest batch of a TensorRT engine's optimisation profile, if its sidecar says."""
-    for key in ("max_batch", "batch_max"):
-        if isinstance(meta.extra.get(key), int):
-            return int(meta.extra[key])
-    prof = meta.extra.get("batch_profile") or meta.extra.get("profile")
-    if isinstance(prof, (list, tuple)) and prof and all(isinstance(v, int) for v in prof):
-        return int(prof[-1])
-    if isinstance(prof, dict) and isinstance(prof.get("max"), (int, list)):
-        m = prof["max"]
-        return int(m[0] if isinstance(m, list) else m)
-    return None
 
 
 def render_config(meta: ModelMetadata, name: str, platform: str, max_batch_size: int, num_classes: int,
@@ -141,7 +122,8 @@ def export_triton(
     """Write a Triton model repository entry for an exported model.
 
     Args:
-        onnx_path: a ``.onnx`` file from :func:`~yolocls.export.onnx.export_onnx` (platform ``onnxruntime_onnx``)
+        onnx_path: a ``.onnx`` file from :func:`~yolocls.export.onnx.export_onnx` or YOLOv5's export (platform
+            ``onnxruntime_onnx``)
             or a TensorRT ``.engine``/``.plan`` with its ``.json`` sidecar (platform ``tensorrt_plan``).
         repo_dir: the model repository folder (created if missing; other models in it are left alone).
         model_name: Triton model name (default: the metadata's model name).
@@ -152,7 +134,8 @@ def export_triton(
     Returns:
         :class:`TritonExport` with the written paths.
     Raises:
-        InputError: bad options or a file that does not suit the platform. MetadataError: no yolocls metadata.
+        InputError: bad options or a file that does not suit the platform. MetadataError: no metadata (neither
+        yolocls' nor YOLOv5's), or an engine without a valid sidecar.
     """
     src = Path(onnx_path)
     if not src.is_file():
@@ -169,15 +152,9 @@ def export_triton(
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise InputError(f"{label} must be an integer >= {lo}, got {v!r}")
 
-    if is_engine:
-        meta = _engine_metadata(src)
-        engine_max = _engine_max_batch(meta)
-        if meta.dynamic and engine_max is not None:
-            max_batch = min(max_batch, engine_max)
-    else:
-        from yolocls.export.onnx import read_metadata
-
-        meta = read_metadata(src)
+    meta = read_model_info(src).metadata  # ours or YOLOv5's ONNX; an engine's typed sidecar
+    if meta.engine is not None and meta.dynamic:
+        max_batch = min(max_batch, meta.engine.profile.max)
     name = model_name or meta.model or src.stem
     if not _NAME_OK.match(name):
         raise InputError(f"Triton model name {name!r} may only use letters, digits, '_', '-' and '.'")
@@ -195,113 +172,3 @@ def export_triton(
                                             instance_count, kind))
     return TritonExport(repo=repo, model_dir=model_dir, config=config, model_file=model_file, labels=labels,
                         name=name, platform=platform, max_batch_size=max_batch_size)
-
-
-# --- reading config.pbtxt back ------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r'\s+|#[^\n]*|"(?:[^"\\]|\\.)*"|[{}\[\]:,;<>]|[^\s{}\[\]:,;<>"#]+')
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
-
-
-def _unquote(tok: str) -> str:
-    body, out, i = tok[1:-1], [], 0
-    while i < len(body):
-        c = body[i]
-        if c == "\\" and i + 1 < len(body):
-            n = body[i + 1]
-            if n in _ESCAPES:
-                out.append(_ESCAPES[n])
-                i += 2
-                continue
-            m = re.match(r"[0-7]{1,3}", body[i + 1 :])
-            if m:
-                out.append(chr(int(m.group(0), 8)))
-                i += 1 + len(m.group(0))
-                continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _scalar(tok: str) -> Any:
-    if tok.startswith('"'):
-        return _unquote(tok)
-    if tok in ("true", "false"):
-        return tok == "true"
-    for conv in (int, float):
-        try:
-            return conv(tok)
-        except ValueError:
-            pass
-    return tok  # an enum value such as TYPE_FP32
-
-
-def parse_pbtxt(text: str) -> dict[str, Any]:
-    """Parse protobuf text format (as in Triton's config.pbtxt) into nested dicts.
-
-    A field written once maps to its value; a repeated field or one written with ``[ ... ]`` maps to a list.
-    Enum values stay strings (``"TYPE_FP32"``); numbers become int/float.
-    """
-    toks = [t for t in _TOKEN.findall(text) if t.strip() and not t.startswith("#")]
-    pos = 0
-
-    def peek() -> str | None:
-        return toks[pos] if pos < len(toks) else None
-
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(toks):
-            raise InputError("config.pbtxt ends in the middle of a field")
-        pos += 1
-        return toks[pos - 1]
-
-    def value() -> Any:
-        t = take()
-        if t in ("{", "<"):
-            return message("}" if t == "{" else ">")
-        if t == "[":
-            items: list[Any] = []
-            while peek() != "]":
-                items.append(value())
-                if peek() == ",":
-                    take()
-            take()
-            return items
-        if t.startswith('"'):  # adjacent string literals concatenate
-            s = _scalar(t)
-            while (p := peek()) is not None and p.startswith('"'):
-                s += _scalar(take())
-            return s
-        return _scalar(t)
-
-    def message(end: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        while peek() != end:
-            key = take()
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise InputError(f"config.pbtxt: expected a field name, got {key!r}")
-            if peek() == ":":
-                take()
-            v = value()
-            if peek() in (",", ";"):
-                take()
-            if key in out:
-                prev = out[key]
-                out[key] = (prev if isinstance(prev, list) else [prev]) + (v if isinstance(v, list) else [v])
-            else:
-                out[key] = v
-        if end is not None:
-            take()
-        return out
-
-    return message(None)
-
-
-def read_triton_metadata(config_path: str | Path) -> ModelMetadata:
-    """The yolocls metadata stored in a config.pbtxt written by :func:`export_triton`."""
-    cfg = parse_pbtxt(Path(config_path).read_text(encoding="utf-8"))
-    params = cfg.get("parameters", [])
-    for p in params if isinstance(params, list) else [params]:
-        if p.get("key") == "yolocls":
-            return ModelMetadata.from_dict(json.loads(p["value"]["string_value"]))
-    raise MetadataError(f"{config_path} has no yolocls parameter; write it with `yolocls export --include triton`")

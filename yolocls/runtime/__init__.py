@@ -94,9 +94,9 @@ def _require(name: str) -> None:
 
 def _onnx_metadata(path: Path) -> ModelMetadata:
     """Metadata of an ONNX file for backends that do not read it themselves (OpenVINO); no onnx, no torch."""
-    from yolocls.runtime.onnx_meta import read_onnx_metadata
+    from yolocls.spec.metadata import read_onnx_metadata
 
-    return read_onnx_metadata(path)  # also accepts YOLOv5's own ONNX metadata
+    return read_onnx_metadata(path)  # the one reader: also accepts YOLOv5's own ONNX metadata
 
 
 def _is_cpu(device: str | int | None) -> bool:

@@ -15,7 +15,8 @@ import numpy as np
 from yolocls.errors import BackendUnavailableError, InputError, MetadataError
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime.base import Backend
-from yolocls.runtime.onnx_meta import check_interface, metadata_from_props, read_onnx_info
+from yolocls.spec.metadata import check_interface, onnx_model_info
+from yolocls.spec.onnx import read_onnx_info
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
@@ -59,12 +60,7 @@ class OnnxRuntimeBackend(Backend):
         info = read_onnx_info(path)
         if len(info.inputs) != 1:
             raise InputError(f"{path.name} has {len(info.inputs)} inputs; a classifier has one image input")
-        inp = info.inputs[0]
-        if metadata is None:
-            metadata = metadata_from_props(info.props, path, input_shape=inp.shape)
-        out0 = info.outputs[0] if info.outputs else None
-        check_interface(path.name, metadata, inp.shape, out0.shape if out0 is not None and out0.dims is not None
-                        else None, inp.dtype)
+        metadata = onnx_model_info(info, path, metadata=metadata).metadata  # the one reader, checked vs the graph
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:

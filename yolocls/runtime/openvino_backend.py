@@ -24,9 +24,9 @@ PRECISIONS = ("f32", "bf16", "f16", "default")
 def _metadata_of(path: Path) -> ModelMetadata:
     if path.suffix.lower() != ".onnx":
         raise MetadataError(f"{path.name}: give the model's metadata (ModelMetadata) for non-ONNX files")
-    from yolocls.runtime.onnx_meta import read_onnx_metadata
+    from yolocls.spec.metadata import read_onnx_metadata
 
-    return read_onnx_metadata(path, allow_yolov5=False)
+    return read_onnx_metadata(path)  # the one reader: ours or YOLOv5's metadata
 
 
 class OpenVINOBackend(Backend):

@@ -113,7 +113,8 @@ class TensorRTBackend(Backend):
     @property
     def max_batch(self) -> int:
         """Largest batch one engine call takes (bigger inputs are split)."""
-        return int(self.sidecar.extra["profile"]["max"])
+        assert self.sidecar.engine is not None  # read_sidecar refuses a sidecar without the engine's facts
+        return self.sidecar.engine.profile.max
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits ``[N, num_classes]`` float32 for a preprocessed float32 ``[N, 3, S, S]`` batch."""

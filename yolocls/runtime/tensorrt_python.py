@@ -61,11 +61,10 @@ def tensorrt_available() -> bool:
 
 
 def trt_version_tuple(version: str) -> tuple[int, int, int]:
-    """``"10.3.0.26"`` -> ``(10, 3, 0)``; missing or non-numeric parts read as 0."""
-    parts = [int("".join(c for c in p if c.isdigit()) or 0) for p in str(version).split(".")[:3]]
-    while len(parts) < 3:
-        parts.append(0)
-    return parts[0], parts[1], parts[2]
+    """``"10.3.0.26"`` -> ``(10, 3, 0)`` (:func:`yolocls.spec.metadata.parse_trt_version`, the one parser)."""
+    from yolocls.spec.metadata import parse_trt_version
+
+    return parse_trt_version(version)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -369,16 +368,12 @@ def runner_settings(sidecar: ModelMetadata) -> RunnerSettings:
     """The :class:`RunnerSettings` a sidecar (``<engine>.json``, written by ``yolocls build-engine``) asks for.
 
     Raises:
-        MetadataError: ``dla`` is neither null nor ``{"core": N, ...}`` with an integer N >= 0.
+        MetadataError: the metadata holds no engine facts (``dla`` itself is checked when the sidecar is read).
     """
-    dla = sidecar.extra.get("dla")
-    if dla is None:
-        return RunnerSettings()
-    core = dla.get("core") if isinstance(dla, dict) else None
-    if isinstance(core, bool) or not isinstance(core, int) or not 0 <= core <= 1023:
-        raise MetadataError(f"engine metadata: 'dla' must be null or {{\"core\": N, ...}} with an integer N >= 0, "
-                            f"got {dla!r}; rebuild the engine")
-    return RunnerSettings(dla_core=core)
+    if sidecar.engine is None:
+        raise MetadataError("engine metadata holds no TensorRT facts (tensorrt_version, profile, ...); rebuild the "
+                            "engine with yolocls build-engine")
+    return RunnerSettings(dla_core=sidecar.engine.dla_core)  # checked when the sidecar was read
 
 
 def check_linear_io(engine: str | os.PathLike[str], tensor: str, role: str, format_name: str,

@@ -15,18 +15,15 @@ from yolocls.runtime.base import Backend
 def metadata_from_module(model: Any, num_classes: int | None = None) -> ModelMetadata:
     """Metadata from a module's ``names``/``preprocess``/``model_name`` attributes (defaults for missing ones)."""
     from yolocls.data.preprocess import PreprocessConfig
+    from yolocls.spec.metadata import class_names
 
-    names = getattr(model, "names", None) or []
-    if isinstance(names, dict):  # YOLOv5 modules carry {id: name}
-        names = [names[k] for k in sorted(names)]
-    if not names and num_classes:
-        names = [str(i) for i in range(num_classes)]
+    names = class_names(getattr(model, "names", None) or [], num_classes=num_classes, coerce=True)
     pp = getattr(model, "preprocess", None)
     if isinstance(pp, dict):
         pp = PreprocessConfig.from_dict(pp)
     if not isinstance(pp, PreprocessConfig):
         pp = PreprocessConfig()
-    return ModelMetadata(names=[str(n) for n in names], preprocess=pp,
+    return ModelMetadata(names=names, preprocess=pp,
                          model=str(getattr(model, "model_name", None) or type(model).__name__))
 
 

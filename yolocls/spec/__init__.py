@@ -37,3 +37,20 @@ __all__ = [
 ]
 
 # --- metadata (yolocls/spec/metadata.py; owned by the metadata work: add its imports and names below) -------------
+from yolocls.spec.metadata import (  # noqa: E402 - after the preprocessing block on purpose (one edit per owner)
+    METADATA_KEY,
+    BatchProfile,
+    EngineFacts,
+    ModelInfo,
+    ModelMetadata,
+    class_names,
+    metadata_from_checkpoint,
+    parse_trt_version,
+    read_model_info,
+    read_sidecar,
+)
+
+__all__ += [
+    "METADATA_KEY", "BatchProfile", "EngineFacts", "ModelInfo", "ModelMetadata", "class_names",
+    "metadata_from_checkpoint", "parse_trt_version", "read_model_info", "read_sidecar",
+]
