@@ -183,7 +183,8 @@ def scan_image_folder(split_dir: str | os.PathLike[str],
         raise DatasetError(f"dataset split {split_dir} not found or not a folder; check the path")
     classes = sorted(e.name for e in os.scandir(split_dir) if not e.name.startswith(".") and e.is_dir())
     if not classes:
-        loose = any(is_image_file(e.name) for e in os.scandir(split_dir))
+        with os.scandir(split_dir) as entries:  # closed even when any() stops early (ResourceWarning otherwise)
+            loose = any(is_image_file(e.name) for e in entries)
         hint = " (images lie directly in it: put each class in its own sub-folder)" if loose else ""
         raise DatasetError(f"no class folders in {split_dir}{hint}; expected {split_dir}/<class>/<images>")
     if names is None:
