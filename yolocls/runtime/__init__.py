@@ -21,8 +21,10 @@ from typing import Any
 from yolocls.errors import BackendUnavailableError, InputError
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime.base import Backend, Prediction, softmax, topk
+from yolocls.runtime.stream import Stream, StreamResult  # the factory stays yolocls.runtime.stream.stream
 
-__all__ = ["BACKENDS", "Backend", "Prediction", "available_backends", "load", "softmax", "topk"]
+__all__ = ["BACKENDS", "Backend", "Prediction", "Stream", "StreamResult", "available_backends", "load", "softmax",
+           "topk"]
 
 #: backend name -> file suffixes it runs
 BACKENDS: dict[str, tuple[str, ...]] = {
