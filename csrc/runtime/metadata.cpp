@@ -16,11 +16,11 @@ namespace yolocls {
 
 namespace {
 
-// Limits shared with the Python reader (yolocls/metadata.py).
-constexpr int kMaxImgsz = 4096;
-constexpr size_t kMaxClasses = 100000;
-constexpr size_t kMaxNameChars = 1024;
-constexpr size_t kMaxMetadataBytes = 16u << 20;
+// Limits shared with the Python reader (yolocls/spec/metadata.py), defined once in runtime/onnx_reader.hpp.
+using detail::kMaxClasses;
+using detail::kMaxImgsz;
+using detail::kMaxMetadataBytes;
+using detail::kMaxNameChars;
 
 [[noreturn]] void bad(const std::string& what) { throw Error("malformed yolocls metadata: " + what); }
 
@@ -166,6 +166,63 @@ ModelMetadata parse_metadata(const std::string& text_) {
   return md;
 }
 
+namespace {
+
+std::string file_stem(const std::string& path) {
+  const size_t slash = path.find_last_of("/\\");
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+// Metadata from an ONNX file's props and graph input, read in one pass: our "yolocls" entry, else YOLOv5's own
+// ("names" as str(dict), image size from the static input shape, YOLOv5's classify preprocessing: centre crop,
+// ImageNet mean/std, RGB = PreprocessConfig's defaults). Either way checked against the input: [N, 3, S, S].
+ModelMetadata onnx_metadata(const detail::OnnxInfo& info, const std::string& path) {
+  const detail::OnnxValueInfo* input = info.inputs.size() == 1 ? &info.inputs[0] : nullptr;
+  if (input && input->has_shape && input->dims.size() != 4) {
+    throw Error(path + ": input has " + std::to_string(input->dims.size()) + " dims; a classifier takes [N, 3, H, W]");
+  }
+  const bool shaped = input && input->has_shape;
+  const int64_t c = shaped ? input->dims[1] : -1, h = shaped ? input->dims[2] : -1, w = shaped ? input->dims[3] : -1;
+  if (c > 0 && c != 3) {
+    throw Error(path + ": input has " + std::to_string(c) + " channels; a classifier takes 3 (RGB/BGR) images");
+  }
+  ModelMetadata md;
+  const auto ours = info.props.find("yolocls");
+  const auto names = info.props.find("names");
+  if (ours != info.props.end()) {
+    try {
+      md = parse_metadata(ours->second);
+    } catch (const Error& e) {
+      throw Error(path + ": " + e.what() + "; re-export the model");
+    }
+  } else if (names != info.props.end()) {
+    try {
+      md.names = detail::parse_yolov5_names(names->second);
+    } catch (const Error& e) {
+      throw Error(path + ": " + e.what() + "; pass the class names explicitly");
+    }
+    const int64_t side = h > 0 ? h : (w > 0 ? w : 224);
+    if (side > kMaxImgsz) {
+      throw Error(path + ": input side " + std::to_string(side) + " is over the limit of " +
+                  std::to_string(kMaxImgsz) + " pixels");
+    }
+    md.preprocess.imgsz = static_cast<int>(side);
+    md.model = file_stem(path);
+  } else {
+    throw Error(path + " has no yolocls metadata (not made by `yolocls export`, and no YOLOv5 'names' entry); "
+                "re-export it with `yolocls export`, or pass the preprocessing and names yourself");
+  }
+  if ((h > 0 && h != md.preprocess.imgsz) || (w > 0 && w != md.preprocess.imgsz)) {
+    throw Error(path + ": metadata says imgsz " + std::to_string(md.preprocess.imgsz) + " but the model input is [" +
+                std::to_string(h) + ", " + std::to_string(w) + "]; re-export the model");
+  }
+  return md;
+}
+
+}  // namespace
+
 ModelMetadata read_metadata(const std::string& model_path) {
   std::ifstream sidecar(model_path + ".json");
   if (sidecar) {
@@ -176,12 +233,7 @@ ModelMetadata read_metadata(const std::string& model_path) {
   std::string ext = model_path.size() >= 5 ? model_path.substr(model_path.size() - 5) : "";
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".onnx") {
-    const std::map<std::string, std::string> props = detail::read_onnx_metadata_props(model_path);
-    const auto it = props.find("yolocls");
-    if (it == props.end()) {
-      throw Error(model_path + " has no yolocls metadata; export it with `yolocls export`");
-    }
-    return parse_metadata(it->second);
+    return onnx_metadata(detail::read_onnx_info(model_path), model_path);  // one pass over the file
   }
   throw Error("no metadata for " + model_path + ": expected " + model_path +
               ".json (or an .onnx with yolocls metadata)");
