@@ -20,8 +20,8 @@ from yolocls.data.dataset import ImageFolderDataset, find_split, resolve_dataset
 from yolocls.data.digits import materialize_digits
 from yolocls.data.io import imread
 from yolocls.data.loader import build_dataloader
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import DatasetError, InputError
+from yolocls.spec import PreprocessConfig, apply, preprocess_with
 
 
 def _write_images(folder: Path, n: int, rng: np.random.Generator, ext: str = "png", size=(12, 10)) -> list[Path]:
@@ -239,8 +239,10 @@ def test_dataset_val_matches_reference_preprocessing(tree: Path) -> None:
         x, y = ds[i]
         assert isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.shape == (3, 16, 16)
         assert isinstance(y, int) and y == ds.samples[i][1]
-        ref = preprocess_with(imread(ds.samples[i][0]), cfg)[0]
-        assert np.array_equal(x.numpy(), ref)  # exactly the deployment preprocessing
+        # the deployment preprocessing: exactly spec.apply (the kernel when built), the reference within 1e-5
+        img = imread(ds.samples[i][0])
+        assert np.array_equal(x.numpy(), apply(img, cfg)[0])
+        np.testing.assert_allclose(x.numpy(), preprocess_with(img, cfg)[0], rtol=0, atol=1e-5)
     # imgsz argument wins over the config's
     assert ImageFolderDataset(tree / "val", 8, preprocess=cfg)[0][0].shape == (3, 8, 8)
 

@@ -383,10 +383,11 @@ def test_calibration_batches_match_reference(fixture_images: list[Path], tmp_pat
     assert len(batches) == 2 and feeder.images_used == 4 and feeder.skipped == 0  # 5 images -> 2 whole batches
     for b in batches:
         assert b.shape == (2, 3, 40, 40) and b.dtype == np.float32 and b.flags.c_contiguous
-    # The first batch is exactly the reference preprocessing of the first two picked images (BGR files).
+    # The first batch is the reference preprocessing of the first two picked images (BGR files), to the 1e-5
+    # the C++ kernel (the fast path the feeder uses when built) is held to.
     picked = feeder.files[:2]
     ref = preprocess_with([imread(p) for p in picked], cfg, bgr=True, dtype=np.float32)
-    np.testing.assert_array_equal(batches[0], ref)
+    np.testing.assert_allclose(batches[0], ref, rtol=0, atol=1e-5)
     assert float(np.abs(batches[0]).max()) > 0.5  # real pixels, not zeros
     # next_batch/reset: the TensorRT calibrator's access pattern
     assert feeder.next_batch() is not None and feeder.next_batch() is not None and feeder.next_batch() is None

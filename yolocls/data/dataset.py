@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import Dataset
 
 from yolocls.data.io import MAX_PIXELS, ImageError, imread, is_image_file, verify_image
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import DatasetError, InputError
+from yolocls.spec import PreprocessConfig, apply
 
 LOGGER = logging.getLogger(__name__)
 
@@ -236,8 +236,8 @@ class ImageFolderDataset(Dataset):
     """A torch-compatible map-style dataset over one split folder.
 
     Items are ``(image, label)``: ``image`` a float32 tensor ``[3, imgsz, imgsz]`` and ``label`` an int.
-    ``augment=False`` applies exactly the reference preprocessing
-    (:func:`yolocls.data.preprocess.preprocess_with`) so validation sees what deployment sees; ``augment=True``
+    ``augment=False`` applies exactly the spec'd preprocessing (:func:`yolocls.spec.apply`: the C++ kernel when
+    built, which matches the NumPy reference to 1e-5) so validation sees what deployment sees; ``augment=True``
     applies :class:`yolocls.data.augment.TrainAugment` with the same normalisation.
 
     Args:
@@ -349,10 +349,10 @@ class ImageFolderDataset(Dataset):
             LOGGER.warning("skipping corrupt image: %s (another sample is used instead)", err)
 
     def transform(self, image: np.ndarray) -> np.ndarray:
-        """uint8 HxWx3 BGR -> float32 ``[3, imgsz, imgsz]`` (augmentation or the reference preprocessing)."""
+        """uint8 HxWx3 BGR -> float32 ``[3, imgsz, imgsz]`` (augmentation or the spec'd preprocessing)."""
         if self._transform is not None:
             return self._transform(image)
-        return preprocess_with(image, self.preprocess, bgr=True, dtype=np.float32)[0]
+        return apply(image, self.preprocess, bgr=True, dtype=np.float32)[0]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         n = len(self.samples)

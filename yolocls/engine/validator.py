@@ -1,8 +1,8 @@
 """Validation: top-1/top-5, loss, per-class accuracy, confusion matrix and speed, for a torch model or any
 :mod:`yolocls.runtime` backend (so an exported .onnx/.engine validates exactly like its PyTorch model).
 
-Images go through the model's own :class:`~yolocls.data.preprocess.PreprocessConfig` (the reference
-preprocessing), which is what deployment does.
+Images go through the model's own :class:`~yolocls.spec.PreprocessConfig` (:func:`yolocls.spec.apply`: the
+C++ kernel when built, else the NumPy reference it matches), which is what deployment does.
 """
 
 from __future__ import annotations
@@ -91,19 +91,13 @@ def _model_preprocess(model: Any) -> tuple[Any, list[str]]:
 
 
 def _infer_backend(backend: Any, batch: np.ndarray) -> np.ndarray:
-    """Backend logits for a batch; a static-batch engine gets fixed-size chunks (the last one zero-padded)."""
+    """Backend logits for a batch; a static-batch model gets fixed-size chunks (:func:`infer_in_batches`)."""
+    from yolocls.runtime.base import infer_in_batches
+
     meta = backend.metadata
-    if meta.dynamic or meta.batch == batch.shape[0]:
+    if meta.dynamic:
         return np.asarray(backend.infer(batch), dtype=np.float32)
-    b = int(meta.batch)
-    out = []
-    for s in range(0, batch.shape[0], b):
-        chunk = batch[s:s + b]
-        n = chunk.shape[0]
-        if n < b:
-            chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), dtype=chunk.dtype)])
-        out.append(np.asarray(backend.infer(np.ascontiguousarray(chunk)), dtype=np.float32)[:n])
-    return np.concatenate(out)
+    return np.asarray(infer_in_batches(backend.infer, batch, int(meta.batch)), dtype=np.float32)
 
 
 def validate(model: Any, data: str | os.PathLike[str] | None = None, *, dataloader: Any = None,

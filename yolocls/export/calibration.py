@@ -1,9 +1,9 @@
-"""INT8 calibration data for TensorRT 8.6 / 10.x: real images through the reference preprocessing.
+"""INT8 calibration data for TensorRT 8.6 / 10.x: real images through the spec'd preprocessing.
 
 Two parts, so the feeding logic is testable without TensorRT:
 
 * :class:`CalibrationBatches` - plain Python: finds images under a folder (recursively), reads them as BGR,
-  preprocesses them with the model's own settings (:func:`yolocls.data.preprocess.preprocess_with`, the spec)
+  preprocesses them with the model's own settings (:func:`yolocls.spec.apply`: the C++ kernel when built)
   and yields float32 ``[B, 3, S, S]`` batches. Unreadable images are skipped and counted.
 * :func:`make_entropy_calibrator` - builds the ``tensorrt.IInt8EntropyCalibrator2`` subclass only when
   TensorRT imports; it copies each batch into one device buffer and reads/writes the calibration cache.
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import DatasetError, ImageError, InputError
+from yolocls.spec import PreprocessConfig, apply
 from yolocls.utils.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class CalibrationBatches:
                 LOGGER.warning("calibration: skipped %s", e)
                 continue
             if len(pending) == self.batch_size:
-                batch = np.ascontiguousarray(preprocess_with(pending, self.cfg, bgr=True, dtype=np.float32))
+                batch = apply(pending, self.cfg, bgr=True, dtype=np.float32)  # C-contiguous [B, 3, S, S]
                 self.images_used += len(pending)
                 pending = []
                 yield batch

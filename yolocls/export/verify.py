@@ -1,6 +1,6 @@
 """Check an exported ONNX file against the PyTorch model it came from, on the same preprocessed images.
 
-Both sides get the same batch from the reference preprocessing (:mod:`yolocls.data.preprocess`) with the
+Both sides get the same batch from the spec'd preprocessing (:func:`yolocls.spec.apply`) with the
 model's own settings, made from real images (the given ones) or, without any, from deterministic synthetic
 images with texture and edges. The PyTorch side runs in float32 on CPU.
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import ExportError, VerificationError
+from yolocls.spec import PreprocessConfig, apply
 
 FP32_REL_TOL = 1e-4
 FP16_REL_TOL = 5e-2
@@ -167,7 +167,7 @@ def verify_onnx(
     refs, gots = [], []
     # a float16-I/O file (export_onnx(half_io=True)) is fed float16 and read back as float32
     in_type = np.float16 if sess.get_inputs()[0].type == "tensor(float16)" else np.float32
-    x_all = preprocess_with(frames, preprocess)  # once: the float64 reference costs ~40 ms per image
+    x_all = apply(frames, preprocess)  # once for every batch size (the C++ kernel when built)
     for bs in batch_sizes:
         # Every image goes through at the file's own batch size; the extra dynamic check (batch 3) runs once,
         # on the first images (rows are independent).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,6 +53,33 @@ def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 _top_k = topk  # predict()'s argument is called topk
 
 
+def infer_in_batches(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, max_batch: int,
+                     min_batch: int | None = None) -> np.ndarray:
+    """``run(chunk)`` over the rows of ``x`` for a model that takes only some batch sizes; outputs in row order.
+
+    Chunks hold at most ``max_batch`` rows; a chunk under ``min_batch`` rows (default ``max_batch``: a fixed
+    batch) is padded with copies of its last row and the padding's outputs are dropped. Copies of a real image
+    keep the padding inside the range a reduced-precision (fp16/INT8) model was built for. The one splitter of
+    fixed-batch ONNX files, TensorRT profiles and validation.
+    """
+    lo = max_batch if min_batch is None else min_batch
+    if not 1 <= lo <= max_batch:
+        raise InputError(f"batch limits must satisfy 1 <= min <= max, got min {lo}, max {max_batch}")
+    n = int(x.shape[0])
+    if n == 0:
+        raise InputError("empty batch")
+    if lo <= n <= max_batch:
+        return np.asarray(run(x))
+    outs = []
+    for start in range(0, n, max_batch):
+        chunk = x[start : start + max_batch]
+        m = chunk.shape[0]
+        if m < lo:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], lo - m, axis=0)])
+        outs.append(np.asarray(run(chunk))[:m])
+    return np.concatenate(outs)
+
+
 class Backend(ABC):
     """Base class of inference backends.
 
@@ -89,14 +116,9 @@ class Backend(ABC):
 
     def preprocess(self, images: Sequence[np.ndarray], bgr: bool = True) -> np.ndarray:
         """The spec'd preprocessing with this model's settings: the compiled kernel when built, else NumPy."""
-        from yolocls import _native
+        from yolocls.spec.preprocess import apply
 
-        cfg = self.metadata.preprocess
-        if _native.available():
-            return _native.preprocess(list(images), cfg, bgr=bgr)
-        from yolocls.data.preprocess import preprocess_with
-
-        return preprocess_with(list(images), cfg, bgr=bgr)
+        return apply(list(images), self.metadata.preprocess, bgr=bgr)
 
     def _load_images(self, images: Any) -> tuple[list[np.ndarray], bool]:
         from yolocls.data.io import imread

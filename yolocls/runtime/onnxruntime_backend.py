@@ -14,7 +14,7 @@ import numpy as np
 
 from yolocls.errors import BackendUnavailableError, InputError, MetadataError
 from yolocls.metadata import ModelMetadata
-from yolocls.runtime.base import Backend
+from yolocls.runtime.base import Backend, infer_in_batches
 from yolocls.spec.metadata import check_interface, onnx_model_info
 from yolocls.spec.onnx import read_onnx_info
 
@@ -100,15 +100,7 @@ class OnnxRuntimeBackend(Backend):
         fb = self._fixed_batch
         if fb is None or fb == n:
             return self._as_logits(self._run(x))
-        # A fixed-batch file: run chunks of its batch size, padding the last one with copies of its first row.
-        outs = []
-        for i in range(0, n, fb):
-            chunk = x[i : i + fb]
-            k = len(chunk)
-            if k < fb:
-                chunk = np.concatenate([chunk, np.repeat(chunk[:1], fb - k, axis=0)])
-            outs.append(self._run(chunk)[:k])
-        return self._as_logits(np.concatenate(outs))
+        return self._as_logits(infer_in_batches(self._run, x, fb))  # a fixed-batch file: chunks of its batch
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if self.session is None:

@@ -490,15 +490,10 @@ class TensorRTPythonRunner:
         n = int(x.shape[0])
         if n == 0:
             raise InputError("empty batch")
-        out = np.empty((n, self.num_classes), dtype=np.float32)
+        from yolocls.runtime.base import infer_in_batches
+
         with self._lock:
-            for start in range(0, n, self.max_batch):
-                chunk = x[start : start + self.max_batch]
-                m = chunk.shape[0]
-                if m < self.min_batch:
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.min_batch - m, axis=0)])
-                out[start : start + m] = self._run(chunk)[:m]
-        return out
+            return infer_in_batches(self._run, x, self.max_batch, self.min_batch).astype(np.float32, copy=False)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         import tensorrt as trt
