@@ -69,13 +69,13 @@ class ExportResult:
     @property
     def size_mb(self) -> float:
         return self.size_bytes / 1e6
+
     def __repr__(self) -> str:  # a summary: the metadata's class names alone can be 1,000 lines
         m, v = self.metadata, self.verification
         check = f", max_abs_diff={v.max_abs_diff:.2e}" if v is not None else ""
         return (f"ExportResult(path={str(self.path)!r}, model={m.model!r}, num_classes={m.num_classes}, "
                 f"imgsz={m.imgsz}, opset={self.opset}, nodes={self.nodes_before}->{self.nodes_after}, "
                 f"size_mb={self.size_mb:.2f}{check}, seconds={self.seconds:.1f})")
-
 
 
 def check_opset(opset: Any) -> int:
@@ -86,14 +86,16 @@ def check_opset(opset: Any) -> int:
 
 
 def variant_path(path: str | Path, half: bool = False, half_io: bool = False, normalize_in_graph: bool = False,
-                 softmax: bool = False) -> Path:
+                 softmax: bool = False, int8: bool = False) -> Path:
     """The file name of an export variant: ``best.onnx`` -> ``best.fp16.onnx``, ``best.fp16-io.norm.probs.onnx``...
 
-    Tags, in this order: ``fp16`` (half) or ``fp16-io`` (half_io), ``norm`` (normalize_in_graph), ``probs``
-    (softmax). A name that already ends with the tags is kept as it is; the plain FP32 export keeps ``path``.
+    Tags, in this order: ``fp16`` (half) or ``fp16-io`` (half_io) or ``int8`` (INT8 Q/DQ, float32 I/O:
+    :mod:`yolocls.export.quantize`), ``norm`` (normalize_in_graph), ``probs`` (softmax). A name that already
+    ends with the tags is kept as it is; the plain FP32 export keeps ``path``.
     """
     path = Path(path)
-    tags = (["fp16-io"] if half_io else ["fp16"] if half else []) + (["norm"] if normalize_in_graph else []) \
+    tags = (["fp16-io"] if half_io else ["fp16"] if half else ["int8"] if int8 else []) \
+        + (["norm"] if normalize_in_graph else []) \
         + (["probs"] if softmax else [])
     if not tags:
         return path
