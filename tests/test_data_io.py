@@ -156,14 +156,14 @@ def test_missing_and_folder(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as e:
         imread(tmp_path / "nope.jpg")
     _one_line_naming(e, tmp_path / "nope.jpg")
-    with pytest.raises(ImageError, match="folder"):
+    with pytest.raises(ImageError, match="it is a folder, not a file"):  # tmp_path's name holds "folder" too
         imread(tmp_path)
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    p = tmp_path / "empty.jpg"
+    p = tmp_path / "a.jpg"
     p.write_bytes(b"")
-    with pytest.raises(ImageError, match="empty") as e:
+    with pytest.raises(ImageError, match=r"empty file \(0 bytes\)") as e:
         imread(p)
     _one_line_naming(e, p)
     assert verify_image(p) is not None
