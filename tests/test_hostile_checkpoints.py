@@ -67,9 +67,14 @@ def _load_in_child(jobs: list[tuple[str, Path]]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def child(tmp_path_factory, fixtures_dir) -> dict[str, list[dict]]:
+def child(tmp_path_factory, request) -> dict[str, list[dict]]:
     """The files that crashed or exhausted memory under the old loader, loaded once in a capped child (one torch
-    import for all): case -> its records."""
+    import for all): case -> its records. Files are named c0.pt, c1.pt, ...: a message check cannot pass on the
+    file name. The stride0 case needs the YOLOv5-made checkpoint (../shared/fixtures); without it only that skips."""
+    try:
+        official: Path | None = request.getfixturevalue("fixtures_dir") / OFFICIAL
+    except pytest.skip.Exception:
+        official = None
     d = tmp_path_factory.mktemp("child")
     t = cc.Pickle()
     t.b.clear()
@@ -85,9 +90,13 @@ def child(tmp_path_factory, fixtures_dir) -> dict[str, list[dict]]:
                   cc.numpy_dtype_overflow(offset=64)],
         "deep": [cc.deep_tuple_key()],
         "overlap": [cc.overlapping_entries(1000, 4)],
-        "stride0": [cc.with_extra_parameter((fixtures_dir / OFFICIAL).read_bytes(), bytes(t.b), {"big": b"\0\0"})],
     }
-    paths = {k: [_write(d, f"{k}{i}.pt", b) for i, b in enumerate(v)] for k, v in files.items()}
+    if official is not None:
+        files["stride0"] = [cc.with_extra_parameter(official.read_bytes(), bytes(t.b), {"big": b"\0\0"})]
+    blobs = [(k, b) for k, v in files.items() for b in v]
+    paths: dict[str, list[Path]] = {}
+    for i, (k, b) in enumerate(blobs):
+        paths.setdefault(k, []).append(_write(d, f"c{i}.pt", b))
     paths["ours"] = [d / "nc.pt", d / "kw.pt"]
     fns = ("load_model", "read_checkpoint", "restricted_load")
     jobs = [(case, fn, p) for case, ps in paths.items() for p in ps for fn in fns]
@@ -326,7 +335,7 @@ def test_module_and_parameter_names_are_plain(tmp_path):
 def test_overlapping_zip_entries_are_refused_in_a_child(child):
     """Finding 3: 1,000 stored entries over one 4 MB blob (4.4 GB RSS in `info`). Refused before any entry is read."""
     for rec in _clean(child["overlap"]):
-        assert "overlap" in rec["message"], rec
+        assert "zip entries overlap (one payload counted twice)" in rec["message"], rec
 
 
 def test_zip_layouts(tmp_path, monkeypatch):
@@ -334,14 +343,16 @@ def test_zip_layouts(tmp_path, monkeypatch):
     ok = _write(tmp_path, "ok.pt", cc.torch_zip(pkl, {"0": struct.pack("<4f", 1, 2, 3, 4)}))
     assert restricted_load(ok)["w"].tolist() == [1, 2, 3, 4]
     small = cc.overlapping_entries(3, 1)
-    _refused(_write(tmp_path, "overlap.pt", small), restricted_load, match="overlap")
+    _refused(_write(tmp_path, "z1.pt", small), restricted_load, match=r"zip entries overlap \(one payload counted")
     dup = cc.zip_raw([("archive/data.pkl", pkl, 0), ("archive/data/0", b"\0" * 16, 0)],
                      duplicate=[("archive/data/0", b"\1" * 16)])
     _refused(_write(tmp_path, "dup.pt", dup), restricted_load, match="two entries of the same name")
-    big = cc.set_declared_size(cc.torch_zip(pkl, {"0": b"\0" * 16}), "archive/data/0", 2**31)
-    _refused(_write(tmp_path, "declared.pt", big), restricted_load, match="central directory|declare|corrupt")
+    # 2 GiB declared by the last entry (by an earlier one it would overlap the next: the check above)
+    big = cc.set_declared_size(cc.torch_zip(pkl, {"0": b"\0" * 16}), "archive/version", 2**31)
+    _refused(_write(tmp_path, "z3.pt", big), restricted_load,
+             match=r"truncated or corrupt \(zip entries run into the central directory\)")
     deflated = cc.torch_zip(pkl, {"0": b"\0" * 16}, compress=True)
-    _refused(_write(tmp_path, "deflated.pt", deflated), restricted_load, match="compressed")
+    _refused(_write(tmp_path, "z4.pt", deflated), restricted_load, match="data.pkl is compressed")
     two = cc.join_zip([("a/data.pkl", pkl), ("b/data.pkl", pkl)])
     _refused(_write(tmp_path, "two.pt", two), restricted_load, match="more than one data.pkl")
     monkeypatch.setattr(safe_pickle, "MAX_ZIP_ENTRIES", 3)
@@ -357,7 +368,8 @@ def test_storage_records_must_match(tmp_path):
     _refused(path, restricted_load, match="two different types or sizes")
     pkl = cc.Pickle().dict().str("w").tensor("0", 5, (4,), (1,)).setitem().stop()
     _refused(_write(tmp_path, "short.pt", cc.torch_zip(pkl, {"0": b"\0" * 16})), restricted_load, match="expected 20")
-    _refused(_write(tmp_path, "missing.pt", cc.torch_zip(pkl, {})), restricted_load, match="missing")
+    _refused(_write(tmp_path, "z7.pt", cc.torch_zip(pkl, {})), restricted_load,
+             match="storage 0 is missing from the archive")
     plain = cc.Pickle().dict().str("w").tensor("0", 4, (4,), (1,)).setitem().stop()
     _refused(_write(tmp_path, "plain.pt", plain), restricted_load, match="plain pickle")
 
@@ -368,6 +380,8 @@ def test_storage_records_must_match(tmp_path):
 def test_stride0_expansion_is_refused_in_a_child(child):
     """Finding 4: an fp16 parameter of 1.5e9 elements with stride 0 over 1 element, in a real YOLOv5 checkpoint
     (2.5 MB file -> 6.1 GB, materialised by .float() before the extra key was rejected)."""
+    if "stride0" not in child:
+        pytest.skip("needs ../shared/fixtures/yolov5n-cls-official-format.pt (a checkpoint made by YOLOv5's code)")
     for rec in _clean(child["stride0"]):
         if rec["fn"] != "read_checkpoint":
             assert "views a storage of 1" in rec["message"], rec
