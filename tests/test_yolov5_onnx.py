@@ -181,7 +181,8 @@ def test_one_name_normalisation_and_one_version_parser() -> None:
     assert class_names([], num_classes=3) == ["0", "1", "2"] and class_names(None, num_classes=2) == ["0", "1"]
     assert class_names({0: 7, 1: "x"}, coerce=True) == ["7", "x"]
     for bad, want in [({0: 7}, "each class name"), ({-1: "a"}, "names keys"), ({0: "a", "0": "b"}, "unique"),
-                      ("ab", "a list of strings"), (["x" * 1025], "at most 1024 characters")]:
+                      ("ab", "a list of strings"), (["x" * 1025], "at most 1024 characters"),
+                      (["\ud800"], "lone surrogate")]:
         with pytest.raises(MetadataError, match=want):
             class_names(bad)
     assert parse_trt_version("10.3.0.26") == (10, 3, 0)

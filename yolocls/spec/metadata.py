@@ -407,6 +407,11 @@ def class_names(v: Any, num_classes: int | None = None, coerce: bool = False) ->
             return str(n)
         if not isinstance(n, str) or len(n) > MAX_NAME_CHARS:
             raise _bad("each class name", n, f"a string of at most {MAX_NAME_CHARS} characters")
+        try:
+            n.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MetadataError("malformed yolocls metadata: a class name holds a lone surrogate (invalid Unicode); "
+                                "re-export the model") from None
         return n
 
     if v is None and num_classes is not None:
