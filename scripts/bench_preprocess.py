@@ -145,7 +145,7 @@ def main() -> None:
         careful = make_careful_cv2(S)
         cases.append(("careful cv2+NumPy", lambda: careful(img), it, wu))
         cases.append(("PIL", lambda: pil_pipeline(img, S), max(it // 10, 5), 2))
-        from yolocls.data.preprocess import preprocess
+        from yolocls.spec.preprocess import preprocess
 
         cases.append(("reference NumPy (float64)", lambda: preprocess(img, S), max(it // 10, 5), 2))
         from yolocls import _native

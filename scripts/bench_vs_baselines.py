@@ -195,7 +195,7 @@ def fast_preprocess_into(out: np.ndarray, frame: np.ndarray) -> np.ndarray:
 def _preprocess_into(size: int) -> Callable[[np.ndarray], np.ndarray]:
     """Our compiled preprocessing into one preallocated buffer when built, else the careful cv2 one."""
     from yolocls import _native
-    from yolocls.data.preprocess import PreprocessConfig
+    from yolocls.spec.preprocess import PreprocessConfig
 
     buf = np.empty((1, 3, size, size), dtype=np.float32)
     if _native.available():
@@ -351,7 +351,7 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
         for b in ours_candidates:
             paths[f"ours ({b}) threads=1"] = ours_path(onnx_path, b, 1)
     # the preprocessing of every path must agree with ours (up to OpenCV's fixed-point rounding)
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
     ref = preprocess_with([frames[0]], PreprocessConfig(imgsz=size))
     pre_diff = {"yolov5 (a)": float(np.abs(yolov5_preprocess(frames[0], size).numpy() - ref).max()),
@@ -394,9 +394,9 @@ def _accuracy_vs_torch(rows: list[str], module: Any, frames: list[np.ndarray], s
 
     import torch
 
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
     from yolocls.export.onnx import export_onnx
     from yolocls.runtime import load
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
     from yolocls.utils.torch_utils import calibrate_batchnorm
 
     batch = preprocess_with(frames, PreprocessConfig(imgsz=size))

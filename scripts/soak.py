@@ -31,8 +31,8 @@ def tiny_onnx(path: Path, imgsz: int = 32) -> Path:
     import torch
 
     import yolocls
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
     from yolocls.export.onnx import export_onnx
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
     from yolocls.utils.torch_utils import calibrate_batchnorm
 
     torch.manual_seed(0)

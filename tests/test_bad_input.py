@@ -85,7 +85,7 @@ def _write_video(path: Path, n: int = 10) -> None:
 def _calibrated_tiny() -> torch.nn.Module:
     """tiny-cls with BatchNorm statistics from varied inputs, so its output depends on the image."""
     import yolocls
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
     torch.manual_seed(0)
     m = yolocls.create_model("tiny-cls", num_classes=len(NAMES))
@@ -378,7 +378,7 @@ def _sidecar(key: str) -> Callable[[dict[str, Path]], Any]:
 
 def _ref(arr: Callable[[], Any]) -> Callable[[dict[str, Path]], Any]:
     def f(a: dict[str, Path]) -> Any:
-        from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+        from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
         return preprocess_with([arr()], PreprocessConfig(imgsz=IMGSZ))
     return f
@@ -387,7 +387,7 @@ def _ref(arr: Callable[[], Any]) -> Callable[[dict[str, Path]], Any]:
 def _native(arr: Callable[[], Any]) -> Callable[[dict[str, Path]], Any]:
     def f(a: dict[str, Path]) -> Any:
         from yolocls import _native as nat
-        from yolocls.data.preprocess import PreprocessConfig
+        from yolocls.spec.preprocess import PreprocessConfig
 
         if not nat.available():
             pytest.skip("the C++ extension is not built")
@@ -616,7 +616,7 @@ def test_non_contiguous_arrays_give_the_plain_result(view: str, A: dict[str, Pat
     """Views (padded rows, slices, negative strides, Fortran order) equal the contiguous image, or fail clearly."""
     from yolocls import _native as nat
     from yolocls import runtime
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
     im = _base_image()
     v = _views()[view](im)

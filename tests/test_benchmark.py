@@ -231,7 +231,7 @@ def _script() -> Any:
 
 
 def test_baseline_preprocessing_matches_the_reference() -> None:
-    from yolocls.data.preprocess import preprocess
+    from yolocls.spec.preprocess import preprocess
 
     s = _script()
     frame = bm.make_frames(1, 90, 160, seed=5)[0]

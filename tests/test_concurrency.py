@@ -44,8 +44,8 @@ def rss_mb() -> float:
 def calibrated_tiny_onnx(path: Path, num_classes: int = 5) -> Path:
     """tiny-cls with BatchNorm statistics from random images (so logits depend on the input), exported to ONNX."""
     import yolocls
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
     from yolocls.export.onnx import export_onnx
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
     torch.manual_seed(0)
     m = yolocls.create_model("tiny-cls", num_classes=num_classes)
@@ -91,7 +91,7 @@ def logits_fn(request: pytest.FixtureRequest, onnx_path: Path) -> Iterator[Calla
         be.close()
     else:
         C = _native.load_extension()
-        from yolocls.data.preprocess import PreprocessConfig
+        from yolocls.spec.preprocess import PreprocessConfig
 
         rt = C.Runtime(str(onnx_path), preprocess=PreprocessConfig(imgsz=IMGSZ).to_dict(), backend="openvino",
                        threads=1, num_requests=4)
@@ -156,7 +156,7 @@ def test_openvino_predict_topk_shared(onnx_path: Path, images: list[np.ndarray])
 
 @needs_openvino
 def test_native_preprocess_shared_threads(images: list[np.ndarray]) -> None:
-    from yolocls.data.preprocess import PreprocessConfig, preprocess_with
+    from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
     cfg = PreprocessConfig(imgsz=IMGSZ)
     want = [preprocess_with([im], cfg) for im in images]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from yolocls import _native
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.metadata import ModelMetadata
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ = 96

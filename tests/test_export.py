@@ -21,7 +21,6 @@ from torch import nn
 from typer.testing import CliRunner
 
 from yolocls.data.io import imread
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import ExportError, InputError, MetadataError, VerificationError
 from yolocls.export.formats import FORMATS, get_format, parse_include
 from yolocls.export.onnx import MAX_OPSET, MIN_OPSET, export_onnx, read_metadata
@@ -30,6 +29,7 @@ from yolocls.export.verify import compare_logits, synthetic_images, verify_onnx
 from yolocls.metadata import METADATA_KEY
 from yolocls.models import create_model
 from yolocls.spec.metadata import BatchProfile, EngineFacts, ModelMetadata, file_sha256
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)

@@ -26,13 +26,13 @@ from typer.testing import CliRunner
 import yolocls
 from yolocls import runtime
 from yolocls.data.io import imread
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import InputError, MetadataError
 from yolocls.export.onnx import export_onnx, read_metadata, variant_path
 from yolocls.export.triton import export_triton
 from yolocls.metadata import METADATA_KEY, ModelMetadata
 from yolocls.models import create_model
 from yolocls.runtime.base import softmax
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
 torch.set_num_threads(1)
 IMGSZ = 64

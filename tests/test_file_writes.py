@@ -72,8 +72,8 @@ def _one_line(args: list[str]) -> str:
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch = pytest.importorskip("torch")
     import yolocls
-    from yolocls.data.preprocess import PreprocessConfig
     from yolocls.models.checkpoint import save_checkpoint
+    from yolocls.spec.preprocess import PreprocessConfig
 
     torch.manual_seed(0)
     m = yolocls.create_model("tiny-cls", num_classes=3)

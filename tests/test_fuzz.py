@@ -33,8 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yolocls import _native
-from yolocls.data.preprocess import preprocess
 from yolocls.errors import CheckpointError
+from yolocls.spec.preprocess import preprocess
 
 # the same place tests/conftest.py looks (../shared/fixtures beside the clone, or $YOLOCLS_FIXTURES)
 FIXTURES = Path(os.environ.get("YOLOCLS_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from yolocls import _native
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import InputError, MetadataError
 from yolocls.metadata import ModelMetadata
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 from yolocls.utils.torch_utils import calibrate_batchnorm
 
 pytestmark = pytest.mark.skipif(

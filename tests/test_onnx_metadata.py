@@ -65,8 +65,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real `export_onnx` outputs (dynamic, static, fp16-free) of a tiny zoo model."""
     torch = pytest.importorskip("torch")
     import yolocls
-    from yolocls.data.preprocess import PreprocessConfig
     from yolocls.export.onnx import export_onnx
+    from yolocls.spec.preprocess import PreprocessConfig
 
     d = tmp_path_factory.mktemp("exp")
     torch.manual_seed(0)
@@ -325,7 +325,7 @@ def test_torch_backend_after_close_raises_the_closed_error() -> None:
 
     be = TorchBackend(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2)),
                       metadata=ModelMetadata(names=["a", "b"], preprocess=__import__(
-                          "yolocls.data.preprocess", fromlist=["PreprocessConfig"]).PreprocessConfig(imgsz=16)))
+                          "yolocls.spec.preprocess", fromlist=["PreprocessConfig"]).PreprocessConfig(imgsz=16)))
     assert len(be.predict(np.zeros((20, 20, 3), np.uint8))[0]) == 2
     be.close()
     with pytest.raises(InputError, match="closed"):
@@ -348,7 +348,7 @@ def test_predict_takes_memoryview_like_the_extension(tmp_path: Path) -> None:
 
 
 def test_api_metadata_refuses_string_or_nested_names_and_non_integer_imgsz() -> None:
-    from yolocls.data.preprocess import PreprocessConfig
+    from yolocls.spec.preprocess import PreprocessConfig
 
     for names in ("cat", [["cat"]], [1, 2]):
         with pytest.raises(InputError, match="names must be a list"):

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 import yolocls
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import BackendUnavailableError, InputError, MetadataError
 from yolocls.export.onnx import export_onnx
 from yolocls.metadata import ModelMetadata
 from yolocls.runtime import BACKENDS, Backend, available_backends, load
 from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from yolocls.runtime.torch_backend import TorchBackend
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 from yolocls.utils.torch_utils import calibrate_batchnorm
 
 torch.set_num_threads(1)

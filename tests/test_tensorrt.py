@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from yolocls.data.preprocess import PreprocessConfig, preprocess_with
 from yolocls.errors import BackendUnavailableError, DatasetError, EngineMismatchError, InputError, MetadataError
 from yolocls.export.calibration import (
     CalibrationBatches,
@@ -48,6 +47,7 @@ from yolocls.runtime.tensorrt_python import (
     tensorrt_available,
     trt_version_tuple,
 )
+from yolocls.spec.preprocess import PreprocessConfig, preprocess_with
 
 # Not pytest.importorskip("tensorrt"): tensorrt-stubs (dev extra) leaves a `tensorrt` namespace folder that imports.
 HAS_TRT = tensorrt_available()

@@ -149,9 +149,9 @@ def _infer_stream(be: Any, src: Any, topk: int, warmup: int, quiet: bool, stages
 
 def _flag_metadata(path: Path, names: str | None, imgsz: int | None):  # -> ModelMetadata
     """Metadata from --names/--imgsz for a model file that lacks it (ImageNet preprocessing, centre crop)."""
-    from yolocls.data.preprocess import PreprocessConfig
     from yolocls.errors import InputError
     from yolocls.metadata import ModelMetadata
+    from yolocls.spec.preprocess import PreprocessConfig
 
     if path.suffix.lower() != ".onnx" and path.suffix.lower() != ".xml":
         raise InputError("--names/--imgsz only apply to .onnx/.xml models without yolocls metadata")

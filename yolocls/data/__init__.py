@@ -7,9 +7,9 @@ parts are imported on first use of their names.
 from __future__ import annotations
 
 from yolocls._lazy import lazy_exports
-from yolocls.data.preprocess import PreprocessConfig as PreprocessConfig
-from yolocls.data.preprocess import preprocess as preprocess
-from yolocls.data.preprocess import preprocess_with as preprocess_with
+from yolocls.spec.preprocess import PreprocessConfig as PreprocessConfig
+from yolocls.spec.preprocess import preprocess as preprocess
+from yolocls.spec.preprocess import preprocess_with as preprocess_with
 
 # name -> module that defines it (imported lazily by __getattr__)
 _LAZY = {

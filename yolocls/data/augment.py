@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import InputError
+from yolocls.spec.preprocess import PreprocessConfig
 
 # ITU-R BT.601 luma weights (as torchvision/PIL grayscale), in B, G, R order for BGR images
 _LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)

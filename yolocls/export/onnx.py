@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import ExportError, InputError
 from yolocls.export.verify import VerificationReport
 from yolocls.spec.metadata import METADATA_KEY, ModelMetadata, class_names, metadata_from_props, read_model_info
+from yolocls.spec.preprocess import PreprocessConfig
 
 __all__ = ["ExportResult", "build_metadata", "check_opset", "export_onnx", "metadata_from_props", "probe_classifier",
            "read_metadata", "variant_path", "write_metadata"]

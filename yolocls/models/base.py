@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolocls.data.preprocess import PreprocessConfig
+from yolocls.spec.preprocess import PreprocessConfig
 
 
 class ClassifierBase(nn.Module):

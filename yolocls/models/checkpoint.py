@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import CheckpointError, InputError, MetadataError, UnknownModelError, YoloclsError
 from yolocls.models.limits import MAX_MODEL_NAME_CHARS, MAX_NUM_CLASSES, MAX_STATE_NAME_CHARS
 from yolocls.models.safe_pickle import PickledObjectsError, kind, load_pickle, safe_text
+from yolocls.spec.preprocess import PreprocessConfig
 from yolocls.utils.files import atomic_open
 
 FORMAT = "yolocls-checkpoint"

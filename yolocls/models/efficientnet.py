@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import InputError
 from yolocls.models.base import ClassifierBase
 from yolocls.models.registry import ModelEntry, register_model
+from yolocls.spec.preprocess import PreprocessConfig
 
 __all__ = [
     "EfficientNet",

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import UnknownModelError
+from yolocls.spec.preprocess import PreprocessConfig
 
 
 @dataclass(frozen=True)

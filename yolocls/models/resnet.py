@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.errors import InputError
 from yolocls.models.base import ClassifierBase
 from yolocls.models.registry import ModelEntry, register_model
+from yolocls.spec.preprocess import PreprocessConfig
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "identify_state_dict"]
 

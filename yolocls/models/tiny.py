@@ -7,9 +7,9 @@ width 1/64 rounded to multiples of 4) and the head width (32 instead of 1280) ar
 
 from __future__ import annotations
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.models.registry import ModelEntry, register_model
 from yolocls.models.yolov5 import YOLOv5ClassificationModel
+from yolocls.spec.preprocess import PreprocessConfig
 
 TINY_KWARGS = {"depth_multiple": 0.33, "width_multiple": 1 / 64, "width_divisor": 4, "head_hidden": 32}
 

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolocls.data.preprocess import PreprocessConfig
 from yolocls.models.base import ClassifierBase
 from yolocls.models.layers import C3, Classify, Conv, fuse_model
 from yolocls.models.registry import ModelEntry, register_model
+from yolocls.spec.preprocess import PreprocessConfig
 
 # YOLOv5 v7.0 backbone (models/yolov5*.yaml, layers 0..8; SPPF at 9 is replaced by Classify):
 # (block, repeats, out_channels, kernel, stride)

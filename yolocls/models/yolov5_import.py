@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 
-from yolocls.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig
 from yolocls.errors import CheckpointError
 from yolocls.models.limits import (
     MAX_CLASSES,
@@ -42,6 +41,7 @@ from yolocls.models.limits import (
     MAX_STATE_NAME_CHARS,
 )
 from yolocls.models.safe_pickle import PickledObject, kind, load_pickle, safe_text
+from yolocls.spec.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig
 
 __all__ = ["PickledObject", "import_yolov5_checkpoint", "module_state_dict", "preprocess_from_transforms",
            "restricted_load"]

@@ -14,8 +14,8 @@ from yolocls.runtime.base import Backend
 
 def metadata_from_module(model: Any, num_classes: int | None = None) -> ModelMetadata:
     """Metadata from a module's ``names``/``preprocess``/``model_name`` attributes (defaults for missing ones)."""
-    from yolocls.data.preprocess import PreprocessConfig
     from yolocls.spec.metadata import class_names
+    from yolocls.spec.preprocess import PreprocessConfig
 
     names = class_names(getattr(model, "names", None) or [], num_classes=num_classes, coerce=True)
     pp = getattr(model, "preprocess", None)
