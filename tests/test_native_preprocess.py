@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from yolocls import _native
-from yolocls.data.preprocess import PreprocessConfig, preprocess, resize_to_canvas
+from yolocls.spec.preprocess import PreprocessConfig, preprocess, resize_to_canvas
 from yolocls.errors import InputError
 
 pytestmark = pytest.mark.skipif(not _native.available(), reason="yolocls._C is not built")
@@ -106,7 +106,7 @@ def test_portable_path_matches_avx2_path_and_reference(C, tmp_path) -> None:
     code = (
         "import sys, numpy as np\n"
         "from yolocls import _native\n"
-        "from yolocls.data.preprocess import preprocess\n"
+        "from yolocls.spec.preprocess import preprocess\n"
         "C = _native.load_extension()\n"
         "rng = np.random.default_rng(3)\n"
         "outs = []\n"

@@ -1,7 +1,7 @@
 """The spec: what a model expects of its input, in one leaf package that imports nothing of yolocls but the errors.
 
 * :mod:`yolocls.spec.preprocess` - :class:`PreprocessConfig`, the crop/channel-order enums, the NumPy reference
-  (the definition) and :func:`apply` (the C++ kernel when built, else the reference).
+  (the definition) and :func:`apply` (the C++ kernel when built, else the reference): what every caller uses.
 * :mod:`yolocls.spec.metadata` - the model metadata reader (ONNX, engines, checkpoints).
 """
 
@@ -23,7 +23,6 @@ from yolocls.spec.preprocess import (
     parse_channel_order,
     parse_crop,
     parse_enum,
-    preprocess,
     preprocess_with,
     reference,
     resize_bilinear,
@@ -33,8 +32,8 @@ from yolocls.spec.preprocess import (
 __all__ = [
     "CHANNEL_ORDERS", "CROP_MODES", "IMAGENET_MEAN", "IMAGENET_STD", "LETTERBOX_PAD", "ChannelOrder", "Crop",
     "PreprocessConfig", "apply", "crop_box", "letterbox_size", "parse_channel_order", "parse_crop", "parse_enum",
-    "preprocess", "preprocess_with", "reference", "resize_bilinear", "resize_to_canvas",
-]
+    "preprocess_with", "reference", "resize_bilinear", "resize_to_canvas",
+]  # not the function `preprocess` (the reference with keyword settings): that name is the module here
 
 # --- metadata (yolocls/spec/metadata.py; owned by the metadata work: add its imports and names below) -------------
 from yolocls.spec.metadata import (  # noqa: E402 - after the preprocessing block on purpose (one edit per owner)
