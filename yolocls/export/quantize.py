@@ -537,3 +537,24 @@ def export_and_quantize(export: Any, onnx_path: str | os.PathLike[str], int8_pat
         return res, q
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- detection
+# NodeProto.op_type is field 4 (tag byte 0x22), then the length, then the name: these exact bytes mark a node of that
+# type. Searched in a memory map (no onnx import, bounded by the file), as a fallback for Q/DQ files not made here.
+_QDQ_MARKERS = (b"\x22\x0eQuantizeLinear", b"\x22\x10DequantizeLinear")
+
+
+def is_qdq_onnx(path: str | os.PathLike[str], metadata: Any = None) -> bool:
+    """Whether an ONNX file is explicitly quantized: its yolocls metadata has a ``quantization`` object, or its
+    graph holds QuantizeLinear/DequantizeLinear nodes. False for a missing or unreadable file (its reader says why).
+    """
+    if quantization_info(metadata) is not None:
+        return True
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return any(mm.find(m) >= 0 for m in _QDQ_MARKERS)
+    except (OSError, ValueError):  # missing, a folder, empty (mmap of 0 bytes)
+        return False

@@ -7,6 +7,8 @@ Precision routes (chosen by :func:`select_precision_route` from the running Tens
 * TensorRT >= 11 (weak typing and its flags removed): every network is strongly typed, so FP16 means building
   from an FP16 ONNX with float32 I/O (converted on the fly with :func:`yolocls.export.fp16.convert_to_fp16`
   when given an fp32 file); implicit INT8 is refused with the supported route (explicit Q/DQ quantization).
+* An explicitly quantized ONNX (Q/DQ nodes, ``yolocls export --int8``) gives an INT8 engine on every version,
+  without a calibrator: a strongly typed network on 11.x, the INT8 (+ FP16) builder flags before 11.
 
 Everything up to :func:`build_engine`'s ``import tensorrt`` is pure Python (flag checks, the ONNX's input
 shape read by :mod:`yolocls.spec.metadata`, the batch profile, the sidecar), so it is tested on machines
@@ -62,6 +64,7 @@ class OnnxInput:
     input_dtype: str
     fp16: bool
     metadata: ModelMetadata
+    qdq: bool = False  # explicitly quantized (Q/DQ nodes; `yolocls export --int8`): TensorRT builds INT8 from it
 
     @property
     def dynamic_batch(self) -> bool:
@@ -100,7 +103,10 @@ def inspect_onnx(path: str | os.PathLike[str]) -> OnnxInput:
         raise InputError(f"{p.name} takes float16 inputs (export --half-io, for consumers that feed float16); "
                          "build engines from the float32-I/O FP16 file of `yolocls export --half` instead")
     model = onnx_model_info(info, p)  # the one reader: ours or YOLOv5's metadata, checked against the graph
-    return OnnxInput(model.input_name, model.input_shape, dtype, info.fp16_weights, model.metadata)
+    from yolocls.export.quantize import is_qdq_onnx
+
+    return OnnxInput(model.input_name, model.input_shape, dtype, info.fp16_weights, model.metadata,
+                     qdq=is_qdq_onnx(p, model.metadata))
 
 
 def resolve_profile(shape: tuple[int | None, ...], min_batch: int | None = None, opt_batch: int | None = None,
@@ -161,7 +167,7 @@ class PrecisionRoute:
 
     ``builder_flags`` are ``BuilderFlag`` member names; ``strongly_typed`` sets the network creation flag;
     ``needs_fp16_onnx`` means the ONNX must be converted to FP16 (fp32 I/O) first; ``calibrator`` means an
-    INT8 entropy calibrator must be attached.
+    INT8 entropy calibrator must be attached; ``explicit_int8`` means the ONNX carries its own Q/DQ scales.
     """
 
     precision: str
@@ -169,28 +175,38 @@ class PrecisionRoute:
     strongly_typed: bool = False
     needs_fp16_onnx: bool = False
     calibrator: bool = False
+    explicit_int8: bool = False
 
 
 def select_precision_route(trt_version: str | tuple[int, ...], fp16: bool = True, int8: bool = False,
-                           onnx_fp16: bool = False) -> PrecisionRoute:
+                           onnx_fp16: bool = False, qdq: bool = False) -> PrecisionRoute:
     """The build recipe for ``fp16``/``int8`` on TensorRT ``trt_version`` for an ONNX whose weights are
-    FP16 (``onnx_fp16``) or not.
+    FP16 (``onnx_fp16``) or not, and that is explicitly quantized (``qdq``: Q/DQ nodes) or not.
+
+    A Q/DQ ONNX always gives an INT8 engine (explicit quantization; ``int8`` is implied, no calibrator): on
+    TensorRT >= 11 a strongly typed network (no precision flags exist; the float layers run as typed, FP32),
+    before 11 the INT8 flag (which explicit quantization needs in a weakly typed network) plus FP16 with ``fp16``
+    so the float layers between the Q/DQ pairs may run in FP16.
 
     Raises:
-        InputError: INT8 asked on TensorRT >= 11, or FP32 asked from an FP16 ONNX on TensorRT >= 11.
+        InputError: implicit INT8 asked on TensorRT >= 11, or FP32 asked from an FP16 ONNX on TensorRT >= 11.
     """
     major = parse_trt_version(trt_version)[0]
+    if qdq:
+        if major >= STRONG_TYPING_ONLY_MAJOR:
+            return PrecisionRoute("int8", strongly_typed=True, explicit_int8=True)
+        return PrecisionRoute("int8", builder_flags=("INT8", "FP16") if fp16 else ("INT8",), explicit_int8=True)
     if major >= STRONG_TYPING_ONLY_MAJOR:
         if int8:
             raise InputError(
                 f"TensorRT {major}.x removed implicit INT8 calibration (BuilderFlag.INT8 and the calibrator); "
-                "build FP16 (the default), or quantize the ONNX explicitly with Q/DQ nodes (NVIDIA ModelOpt) "
-                "and build that file, or use TensorRT 10.x for --int8"
+                "build FP16 (the default), or make an explicitly quantized (Q/DQ) ONNX with `yolocls export "
+                "--int8 --data DIR` and build that <stem>.int8.onnx, or use TensorRT 10.x for --int8"
             )
         if onnx_fp16:
             if not fp16:
                 raise InputError("this ONNX holds FP16 weights and TensorRT 11 builds every network as typed, so "
-                                 "--no-fp16 cannot give FP32: pass an fp32 ONNX (export without --half)")
+                                 "--no-half cannot give FP32: pass an fp32 ONNX (export without --half)")
             return PrecisionRoute("fp16", strongly_typed=True)
         if fp16:
             return PrecisionRoute("fp16", strongly_typed=True, needs_fp16_onnx=True)
@@ -216,8 +232,12 @@ def validate_build_flags(
     dla_core: int | None = None,
     gpu_fallback: bool = False,
     builder_level: int | None = None,
+    qdq: bool = False,
 ) -> Path:
     """Check the build flags against each other (no TensorRT needed); return the engine path.
+
+    ``qdq``: the ONNX is explicitly quantized (:func:`yolocls.export.quantize.is_qdq_onnx`), so INT8 needs no
+    calibration images (its scales are in the file) and calibration flags are refused.
 
     Raises:
         InputError: contradictory or out-of-range flags, with the fix in the message.
@@ -228,22 +248,25 @@ def validate_build_flags(
     out = Path(output) if output is not None else src.with_suffix(".engine")
     if out.suffix.lower() in (".onnx", ".json"):
         raise InputError(f"--output {out.name} would overwrite a model or sidecar; name the engine *.engine or *.plan")
-    if int8:
+    if qdq and (calib_data is not None or calib_cache is not None):
+        raise InputError(f"{src.name} is explicitly quantized (Q/DQ nodes: its INT8 scales are in the file); drop "
+                         "--calib-data/--calib-cache")
+    if int8 and not qdq:
         if calib_data is None and not read_cache_exists(calib_cache):
             raise InputError("--int8 needs calibration images (--calib-data DIR) or an existing --calib-cache FILE")
         if calib_data is not None and not Path(calib_data).is_dir():
             raise InputError(f"--calib-data {calib_data} is not a folder of images")
         if calib_images < 1:
             raise InputError(f"--calib-images must be >= 1, got {calib_images}")
-    elif calib_data is not None or calib_cache is not None:
+    elif not int8 and (calib_data is not None or calib_cache is not None):
         raise InputError("--calib-data/--calib-cache only apply to --int8; add --int8 or drop them")
     if not workspace_gib > 0:
         raise InputError(f"--workspace must be > 0 GiB, got {workspace_gib}")
     if dla_core is not None:
         if dla_core < 0:
             raise InputError(f"--dla-core must be >= 0, got {dla_core}")
-        if not (fp16 or int8):
-            raise InputError("DLA runs only FP16 or INT8 layers: drop --no-fp16 or add --int8 for --dla-core")
+        if not (fp16 or int8 or qdq):
+            raise InputError("DLA runs only FP16 or INT8 layers: drop --no-half or add --int8 for --dla-core")
     elif gpu_fallback:
         raise InputError("--gpu-fallback only applies with --dla-core N (layers DLA cannot run go to the GPU)")
     if builder_level is not None and builder_level not in BUILDER_LEVELS:
@@ -409,13 +432,15 @@ def build_engine(
         BackendUnavailableError: TensorRT or a CUDA binding is not installed.
         ExportError: TensorRT could not parse or build the model.
     """
+    from yolocls.export.quantize import is_qdq_onnx
+
     out = validate_build_flags(onnx_path, output, fp16, int8, calib_data, calib_images, calib_cache, workspace_gib,
-                               dla_core, gpu_fallback, builder_level)
+                               dla_core, gpu_fallback, builder_level, qdq=is_qdq_onnx(onnx_path))
     src = Path(onnx_path)
     info = inspect_onnx(src)
     profile = resolve_profile(info.shape, min_batch, opt_batch, max_batch, dla=dla_core is not None)
     trt_version = import_tensorrt().__version__
-    route = select_precision_route(trt_version, fp16, int8, info.fp16)
+    route = select_precision_route(trt_version, fp16, int8, info.fp16, qdq=info.qdq)
     if route.needs_fp16_onnx:  # before the GPU is touched: the conversion needs onnx + onnxconverter-common
         require("export", f"an FP16 build on TensorRT {trt_version} from an fp32 ONNX",
                 ("onnx", "onnxconverter_common"), hint="or export the ONNX with --half first")
@@ -525,6 +550,8 @@ def _build(cuda: CudaApi, src: Path, out: Path, info: OnnxInput, profile: BatchP
         calibration = {"images": batches.images_used, "skipped": batches.skipped, "batch": batches.batch_size}
     elif route.calibrator:
         calibration = {"cache": os.fspath(calib_cache) if calib_cache is not None else None}
+    elif route.explicit_int8:  # the scales came with the ONNX (Q/DQ nodes), e.g. from `yolocls export --int8`
+        calibration = {"explicit_qdq": True}
     # A dynamic ONNX built with one batch size (min = opt = max, as every DLA build) is a fixed-batch engine.
     fixed = profile.min == profile.max
     meta = build_sidecar(info.metadata, engine_sha256=file_sha256(out), onnx_sha256=file_sha256(src),
