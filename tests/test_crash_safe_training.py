@@ -119,6 +119,8 @@ def _kill_mid_epoch(project: Path, name: str) -> tuple[int, int]:
             proc.kill()
             proc.wait()
     t.join(timeout=5)
+    assert proc.stderr is not None
+    proc.stderr.close()  # the pipe the watcher read (left open it is a ResourceWarning, an error in the tests)
     assert proc.returncode == -signal.SIGKILL
     rows = len(_read_csv(results))
     return rows, seen.get("last", (0, 0))[1]

@@ -49,7 +49,8 @@ def test_fixture_images_match_opencv(fixture_images: list[Path]) -> None:
 
 def test_grayscale_fixture_becomes_three_equal_channels(photos_dir: Path) -> None:
     p = photos_dir / "camera.png"
-    assert Image.open(p).mode == "L"
+    with Image.open(p) as im:
+        assert im.mode == "L"
     a = imread(p)
     _check(a, 512, 512)
     assert np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2])
@@ -119,7 +120,8 @@ def test_cmyk(tmp_path: Path, fmt: str) -> None:
 def test_16bit_scaled_like_opencv(tmp_path: Path) -> None:
     v = np.array([[0, 255, 256, 4095], [32768, 40000, 65280, 65535]], np.uint16)
     Image.fromarray(v).save(tmp_path / "g16.png")
-    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    with Image.open(tmp_path / "g16.png") as im:
+        assert im.mode.startswith("I")
     a = imread(tmp_path / "g16.png")
     _check(a, 2, 4)
     assert np.array_equal(a[..., 0], (v >> 8).astype(np.uint8))
