@@ -12,6 +12,7 @@ Rows (one process, DataLoader with workers=0, the same batch size; medians over 
   yolocls loader, reference  the same with the float64 NumPy reference forced (yolocls.spec.reference)
   yolocls val                the whole `yolocls val` API call (scan, verify, load, inference, metrics) on a
                              freshly initialised yolov5n-cls checkpoint (2 classes) at --imgsz
+  yolocls val, reference     the same with the reference forced in the dataset (what `val` ran before spec.apply)
 
 Images: ``--images DIR`` (default ../shared/fixtures/images next to the repository when it exists) replicated to
 ``--num-images`` files in a temporary ImageFolder (val/{a,b}/...); without a folder, synthetic photo-like JPEGs
@@ -42,7 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = ROOT.parent / "shared" / "fixtures" / "images"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SOURCE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def synthetic_photos(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -68,7 +68,9 @@ def make_image_folder(dst: Path, src: Path | None, n: int) -> tuple[Path, str]:
     """``dst/val/{a,b}/NNNN.ext`` with ``n`` images copied round-robin from ``src`` (or synthetic JPEGs)."""
     import cv2
 
-    files = sorted(p for p in src.iterdir() if p.suffix.lower() in SOURCE_EXTS) if src and src.is_dir() else []
+    from yolocls.data.io import is_image_file
+
+    files = sorted(p for p in src.iterdir() if is_image_file(p)) if src and src.is_dir() else []
     if files:
         kind = f"{len(files)} photos from {src} ({', '.join(p.name for p in files)}), copied to {n} files"
     else:
@@ -223,6 +225,16 @@ def main(argv: list[str] | None = None) -> int:
                 return r.num_images
 
             rows["yolocls val"] = val
+            if spec is not None:
+                from yolocls.data.loader import build_dataloader
+
+                def val_reference() -> int:  # what `yolocls val` did before spec.apply: the float64 reference
+                    ds = ReferenceDataset(split, s, augment=False)
+                    r = validate(ckpt, dataloader=build_dataloader(ds, args.batch_size, shuffle=False, workers=0),
+                                 imgsz=s, device="cpu", progress=False)
+                    return r.num_images
+
+                rows["yolocls val, reference"] = val_reference
 
         for fn in rows.values():  # warm-up: imports, first decode, allocator, extension load
             fn()
