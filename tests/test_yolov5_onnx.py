@@ -286,3 +286,50 @@ def test_triton_export(v5: Path, tmp_path: Path) -> None:
     assert cfg.platform == "onnxruntime_onnx" and cfg.max_batch_size == 0
     assert list(cfg.input[0].dims) == [1, 3, IMGSZ, IMGSZ] and list(cfg.output[0].dims) == [1, 3]
     assert ModelMetadata.from_json(cfg.parameters["yolocls"].string_value).names == list(NAMES.values())
+
+
+# ------------------------------------------------------------------------------- Python and C++ read it the same way
+def _bare_onnx(path: Path, names: str) -> Path:
+    """A [1, 3, 8, 8] -> [1, 3] graph (GlobalAveragePool, Flatten) with YOLOv5's props, made with onnx.helper."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["images"], ["p"]), helper.make_node("Flatten", ["p"], ["output0"])],
+        "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    for k, v in {"stride": "32", "names": names}.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+    return path
+
+
+NAMES_CASES = [
+    "{0: 'a', 1: 'b'}", "['x', \"y's\"]", "{1: 'b', 0: 'a'}", "{ 0 : 'a' }", "{0:'a',1:'b'}", "{}", "[]",
+    r"{0: 'caf\xe9', 1: '\u00e9\U0001F600', 2: '\101\n', 3: 'a\'b', 4: 'c\\d', 5: '\t\a'}",
+    str({0: "it's", 1: 'say "hi"', 2: "tab\there", 3: "\u00e9t\u00e9"}),  # Python's own repr
+    "{0: 'a',}", "{0: 'a', 0: 'b'}", "{0: a}", "cat,dog", r"{0: '\ud800'}", "{0: 'a'} x", "{'0': 'a'}", "[1]",
+    "{0: 'x' 'y'}", "{0: 'a']", "{1234567: 'a'}", r"{0: 'a\q'}", "{0: 'ab", "['" + "n" * 1025 + "']", "",
+]
+
+
+@pytest.mark.parametrize("text", NAMES_CASES, ids=range(len(NAMES_CASES)))
+def test_python_and_cpp_parse_yolov5_names_alike(text: str, tmp_path: Path) -> None:
+    from yolocls.spec.metadata import parse_yolov5_names
+
+    C = _native.load_extension() if _native.available() else pytest.skip("yolocls._C is not built")
+    path = _bare_onnx(tmp_path / "m.onnx", text)
+    try:
+        py: list[str] | str = parse_yolov5_names(text)
+    except MetadataError as e:
+        py = f"error: {e}"
+    try:
+        cpp: list[str] | str = list(C.read_metadata(str(path))["names"])
+    except RuntimeError as e:
+        cpp = f"error: {e}"
+    assert isinstance(py, str) == isinstance(cpp, str), (py, cpp)  # both refuse, or both read ...
+    if not isinstance(py, str):
+        assert py == cpp  # ... the same names
+    else:
+        assert "\n" not in cpp and "'names' metadata" in cpp, cpp

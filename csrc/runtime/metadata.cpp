@@ -203,7 +203,7 @@ ModelMetadata onnx_metadata(const detail::OnnxInfo& info, const std::string& pat
     } catch (const Error& e) {
       throw Error(path + ": " + e.what() + "; pass the class names explicitly");
     }
-    const int64_t side = h > 0 ? h : (w > 0 ? w : 224);
+    const int64_t side = h > 0 ? h : 224;  // as the Python reader: a dynamic height takes YOLOv5's default
     if (side > kMaxImgsz) {
       throw Error(path + ": input side " + std::to_string(side) + " is over the limit of " +
                   std::to_string(kMaxImgsz) + " pixels");

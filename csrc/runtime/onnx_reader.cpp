@@ -325,6 +325,30 @@ class NamesScanner {
   size_t i_ = 0;
 };
 
+// Well-formed UTF-8: no overlong forms, no encoded surrogates, nothing past U+10FFFF (Python decodes props so).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t k = 0; k < n;) {
+    const unsigned c = p[k];
+    size_t len;
+    uint32_t cp, min;
+    if (c < 0x80) { ++k; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return false;
+    if (k + len > n) return false;
+    for (size_t j = 1; j < len; ++j) {
+      if ((p[k + j] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[k + j] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    k += len;
+  }
+  return true;
+}
+
 size_t utf8_chars(const std::string& s) {
   size_t n = 0;
   for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -337,6 +361,7 @@ std::vector<std::string> parse_yolov5_names(const std::string& text) {
   if (text.size() > kMaxMetadataBytes) {
     bad_names("is " + std::to_string(text.size()) + " bytes (limit " + std::to_string(kMaxMetadataBytes) + ")");
   }
+  if (!valid_utf8(text)) bad_names("is not valid UTF-8");
   NamesScanner sc(text);
   sc.space();
   const char open = sc.at_end() ? '\0' : sc.take();

@@ -204,6 +204,8 @@ TEST(yolov5_names_literals) {
       {"{0: '\\ud800'}", "lone UTF-16 surrogate"},
       {"{0: 'ab", "unterminated string"},
       {"{0: '" + std::string(1025, 'x') + "'}", "over 1024 characters"},
+      {"{0: '\xff'}", "not valid UTF-8"},
+      {"{0: '\xed\xa0\x80'}", "not valid UTF-8"},  // an encoded surrogate
   };
   for (const Bad& b : cases) CHECK_THROWS(parse_yolov5_names(b.text), Error, b.needle);
   std::string many = "[";

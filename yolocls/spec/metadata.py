@@ -657,6 +657,11 @@ def _names_token() -> re.Pattern[str]:
     return re.compile(r"\s*(?:(\d{1,6})\s*:\s*)?(" + lit + r")\s*([,}\]])")
 
 
+#: A string literal's body made only of characters and the escapes the C++ reader decodes too.
+_ESCAPES = re.compile(r"(?:[^\\]|\\(?:[\\'\"abfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}))*",
+                      re.S)
+
+
 def parse_yolov5_names(text: str) -> list[str]:
     """YOLOv5's ``names`` metadata: ``str(dict)`` (``{0: 'cat', 1: "dog's"}``) or ``str(list)``.
 
@@ -685,12 +690,17 @@ def parse_yolov5_names(text: str) -> list[str]:
             raise MetadataError(f"'names' metadata is not a Python dict or list of strings (at character {i})")
         if len(names) + len(items) >= MAX_CLASSES:
             raise MetadataError(f"'names' metadata holds more than {MAX_CLASSES} names")
+        if not _ESCAPES.fullmatch(m.group(2), 1, len(m.group(2)) - 1):  # the escapes Python's repr writes, as C++
+            raise MetadataError(f"'names' metadata has an unknown escape in the string at character {i}")
         try:
             name = ast.literal_eval(m.group(2))
         except (ValueError, SyntaxError):
             raise MetadataError(f"'names' metadata has a bad string literal at character {i}") from None
         if is_dict:
-            items[int(m.group(1))] = name
+            key = int(m.group(1))
+            if key in items:  # str(dict) never repeats a key: a made-up file (C++ refuses it alike)
+                raise MetadataError(f"'names' metadata has class id {key} twice")
+            items[key] = name
         else:
             names.append(name)
         i = m.end()
