@@ -93,8 +93,8 @@ def logits_fn(request: pytest.FixtureRequest, onnx_path: Path) -> Iterator[Calla
         C = _native.load_extension()
         from yolocls.spec.preprocess import PreprocessConfig
 
-        rt = C.Runtime(str(onnx_path), preprocess=PreprocessConfig(imgsz=IMGSZ).to_dict(), backend="openvino",
-                       threads=1, num_requests=4)
+        rt = C.Runtime(str(onnx_path), _native.native_config(PreprocessConfig(imgsz=IMGSZ)),
+                       C.RuntimeOptions(backend=C.Backend.OPENVINO, threads=1, num_requests=4))
         yield lambda frames: rt.logits(frames, True)
 
 

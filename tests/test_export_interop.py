@@ -143,7 +143,8 @@ def test_our_runtimes_read_the_variant_metadata(photo_model: PooledLinear, photo
     from yolocls import _native
 
     if _native.available() and "openvino" in backends:
-        rt_c = _native.load_extension().Runtime(str(res.path), backend="openvino")  # metadata read in C++
+        C = _native.load_extension()
+        rt_c = C.Runtime(str(res.path), options=C.RuntimeOptions(backend=C.Backend.OPENVINO))  # metadata read in C++
         out = np.asarray(rt_c.logits(frames, True))
         np.testing.assert_allclose(out, ours, atol=1e-4)  # the graph's own probabilities: preprocessing matched
         top_c = rt_c.classify(frames, 2)  # the C++ runtime does not apply softmax a second time

@@ -104,7 +104,8 @@ def test_native_preprocess_matches_reference(h: int, w: int, imgsz: int, crop: s
         assert np.array_equal(v, im)
     kw = dict(imgsz=imgsz, crop=crop, mean=mean, std=std, bgr=bgr, channel_order=order, dtype=dtype)
     want = preprocess(imgs, **kw)
-    got = C.preprocess(views, **kw)
+    config = C.PreprocessConfig(imgsz=imgsz, crop=C.Crop(crop), mean=mean, std=std, channel_order=C.ChannelOrder(order))
+    got = C.preprocess(views, config, bgr=bgr, dtype=C.DType(np.dtype(dtype).name))
     assert got.shape == want.shape == (batch, 3, imgsz, imgsz) and got.dtype == np.dtype(dtype)
     if dtype is np.float32:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

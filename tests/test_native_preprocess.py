@@ -19,6 +19,21 @@ def C():
     return _native.load_extension()
 
 
+def _pre(fn, images, imgsz: int = 224, crop: str = "center", *, bgr: bool = True, dtype=np.float32, out=None, **cfg):
+    """``fn`` (``_C.preprocess`` or a ``_C.Preprocessor``) with the spec's settings as keywords, as the bound types:
+    one ``_C.PreprocessConfig`` (enums parsed from their spec names by the C++ library) and a ``_C.DType``."""
+    return fn(images, _config(imgsz=imgsz, crop=crop, **cfg), bgr=bgr, dtype=_dtype(dtype), out=out)
+
+
+def _config(crop: str = "center", channel_order: str = "RGB", **cfg):
+    C = _native.load_extension()
+    return C.PreprocessConfig(crop=C.Crop(crop), channel_order=C.ChannelOrder(channel_order), **cfg)
+
+
+def _dtype(dtype):
+    return _native.load_extension().DType(np.dtype(dtype).name)
+
+
 def _rand_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
@@ -47,7 +62,7 @@ def _random_case(seed: int) -> tuple[np.ndarray, dict]:
 @pytest.mark.parametrize("seed", range(40))
 def test_matches_reference_random(C, seed: int) -> None:
     img, kw = _random_case(seed)
-    got = C.preprocess(img, **kw)
+    got = _pre(C.preprocess, img, **kw)
     want = preprocess(img, **kw)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{img.shape} {kw}")
@@ -58,18 +73,18 @@ def test_matches_reference_random(C, seed: int) -> None:
 def test_edge_sizes(C, rng, shape, crop: str) -> None:
     img = _rand_image(rng, *shape)
     for imgsz in (1, 224):
-        np.testing.assert_allclose(C.preprocess(img, imgsz, crop), preprocess(img, imgsz, crop), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(_pre(C.preprocess, img, imgsz, crop), preprocess(img, imgsz, crop), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("crop", CROPS)
 def test_float16_within_one_ulp(C, rng, crop: str) -> None:
     img = _rand_image(rng, 333, 517)
-    got = C.preprocess(img, 96, crop, dtype=np.float16)
+    got = _pre(C.preprocess, img, 96, crop, dtype=np.float16)
     want = preprocess(img, 96, crop, dtype=np.float16)
     assert got.dtype == np.float16
     _assert_half_close(got, want)
     # bit-exact: the same float32 values as the float32 output, rounded to nearest even like NumPy
-    f32 = C.preprocess(img, 96, crop)
+    f32 = _pre(C.preprocess, img, 96, crop)
     np.testing.assert_array_equal(got.view(np.uint16), f32.astype(np.float16).view(np.uint16))
 
 
@@ -86,8 +101,9 @@ def test_portable_half_conversion_matches_numpy(tmp_path) -> None:
         "img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)\n"
         # scale/mean/std chosen so outputs span half subnormals, normals and values beyond 65504 (inf)
         "for scale, std in ((1e-7, 1.0), (1.0 / 255, 0.229), (300.0, 0.5), (1.0, 1.0)):\n"
-        "    a = C.preprocess(img, 64, 'stretch', mean=(0, 0, 0), std=(std,) * 3, scale=scale, dtype=np.float32)\n"
-        "    h = C.preprocess(img, 64, 'stretch', mean=(0, 0, 0), std=(std,) * 3, scale=scale, dtype=np.float16)\n"
+        "    cfg = C.PreprocessConfig(imgsz=64, crop=C.Crop.STRETCH, mean=(0, 0, 0), std=(std,) * 3, scale=scale)\n"
+        "    a = C.preprocess(img, cfg, dtype=C.DType.FLOAT32)\n"
+        "    h = C.preprocess(img, cfg, dtype=C.DType.FLOAT16)\n"
         "    assert (h.view(np.uint16) == a.astype(np.float16).view(np.uint16)).all(), scale\n"
         "print('ok')\n"
     )
@@ -115,7 +131,8 @@ def test_portable_path_matches_avx2_path_and_reference(C, tmp_path) -> None:
         "                      (300, 2000, 32, 'stretch')):\n"
         "    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)\n"
         "    for bgr, order in ((True, 'RGB'), (False, 'RGB'), (True, 'BGR')):\n"
-        "        got = C.preprocess(img, s, crop, bgr=bgr, channel_order=order)\n"
+        "        cfg = C.PreprocessConfig(imgsz=s, crop=C.Crop(crop), channel_order=C.ChannelOrder(order))\n"
+        "        got = C.preprocess(img, cfg, bgr=bgr)\n"
         "        want = preprocess(img, s, crop, bgr=bgr, channel_order=order)\n"
         "        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f'{h}x{w} {s} {crop}')\n"
         "        outs.append(got)\n"
@@ -144,32 +161,32 @@ def test_strided_views_match(C, rng) -> None:
     }
     for name, v in views.items():
         for crop in CROPS:
-            np.testing.assert_allclose(C.preprocess(v, 128, crop), preprocess(v, 128, crop), rtol=0, atol=1e-5,
+            np.testing.assert_allclose(_pre(C.preprocess, v, 128, crop), preprocess(v, 128, crop), rtol=0, atol=1e-5,
                                        err_msg=f"{name} {crop}")
 
 
 def test_buffer_protocol_objects(C, rng) -> None:
     img = _rand_image(rng, 40, 60)
     want = preprocess(img, 32)
-    np.testing.assert_allclose(C.preprocess(memoryview(img), 32), want, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(C.preprocess([memoryview(img[:, 5:])], 32), preprocess(img[:, 5:], 32), atol=1e-5)
+    np.testing.assert_allclose(_pre(C.preprocess, memoryview(img), 32), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(_pre(C.preprocess, [memoryview(img[:, 5:])], 32), preprocess(img[:, 5:], 32), atol=1e-5)
     with pytest.raises(ValueError):
-        C.preprocess(memoryview(b"abc"))  # 1-D bytes
+        _pre(C.preprocess, memoryview(b"abc"))  # 1-D bytes
 
 
 def test_single_row_with_odd_stride(C, rng) -> None:
     img = _rand_image(rng, 5, 40)[2:3]  # one row: its stride says nothing
-    np.testing.assert_allclose(C.preprocess(img, 16, "stretch"), preprocess(img, 16, "stretch"), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(_pre(C.preprocess, img, 16, "stretch"), preprocess(img, 16, "stretch"), rtol=0, atol=1e-5)
 
 
 def test_batch_of_mixed_sizes_and_out(C, rng) -> None:
     imgs = [_rand_image(rng, h, w) for h, w in [(100, 200), (31, 17), (480, 640), (1, 1)]]
     want = preprocess(imgs, 64, "letterbox")
     out = np.full((4, 3, 64, 64), np.nan, dtype=np.float32)
-    got = C.preprocess(imgs, 64, "letterbox", out=out)
+    got = _pre(C.preprocess, imgs, 64, "letterbox", out=out)
     assert got is out
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(C.preprocess(tuple(imgs), 64, "letterbox"), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(_pre(C.preprocess, tuple(imgs), 64, "letterbox"), want, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
@@ -180,7 +197,7 @@ def test_thread_pool_matches_single_thread(C, rng, threads: int) -> None:
     batch = [_rand_image(rng, 200 + 10 * i, 300 - 7 * i) for i in range(5)]
     for images in (single, batch):
         for crop in CROPS:
-            np.testing.assert_array_equal(pre(images, 224, crop), C.preprocess(images, 224, crop))
+            np.testing.assert_array_equal(_pre(pre, images, 224, crop), _pre(C.preprocess, images, 224, crop))
 
 
 def test_one_preprocessor_shared_by_threads(C, rng) -> None:
@@ -188,14 +205,14 @@ def test_one_preprocessor_shared_by_threads(C, rng) -> None:
 
     pre = C.Preprocessor(2)
     imgs = [_rand_image(rng, 300 + 17 * i, 500 - 13 * i) for i in range(4)]
-    want = [C.preprocess(im, 128) for im in imgs]
+    want = [_pre(C.preprocess, im, 128) for im in imgs]
     errors: list[BaseException] = []
 
     def work(k: int) -> None:
         try:
             for j in range(10):
                 i = (k + j) % len(imgs)
-                np.testing.assert_array_equal(pre(imgs[i], 128), want[i])
+                np.testing.assert_array_equal(_pre(pre, imgs[i], 128), want[i])
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -242,7 +259,7 @@ BAD_IMAGES = {
 @pytest.mark.parametrize("name", list(BAD_IMAGES))
 def test_bad_arrays_raise_value_error(C, name: str) -> None:
     with pytest.raises(ValueError):
-        C.preprocess(BAD_IMAGES[name])
+        _pre(C.preprocess, BAD_IMAGES[name])
     with pytest.raises(InputError):
         _native.preprocess(BAD_IMAGES[name], PreprocessConfig())
 
@@ -268,21 +285,21 @@ def test_bad_arrays_raise_value_error(C, name: str) -> None:
 )
 def test_bad_arguments_raise_value_error(C, rng, kwargs) -> None:
     with pytest.raises(ValueError):
-        C.preprocess(_rand_image(rng, 10, 10), **kwargs)
+        _pre(C.preprocess, _rand_image(rng, 10, 10), **kwargs)
 
 
 def test_bad_lists_raise_value_error(C) -> None:
     good = np.zeros((8, 8, 3), np.uint8)
     for images in ([], [good, "not an image"], [good, np.zeros((8, 8), np.uint8)], "image.jpg", 3):
         with pytest.raises(ValueError):
-            C.preprocess(images)
+            _pre(C.preprocess, images)
 
 
 def test_read_only_input_and_no_mutation(C, rng) -> None:
     img = _rand_image(rng, 50, 70)
     img.flags.writeable = False
     before = img.copy()
-    C.preprocess(img, 32)
+    _pre(C.preprocess, img, 32)
     np.testing.assert_array_equal(img, before)
 
 
@@ -328,7 +345,9 @@ def test_cuda_frames_unavailable_is_clear(C, rng) -> None:
     with pytest.raises(ValueError):
         C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 0)  # null output pointer
     with pytest.raises(ValueError):
-        C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 1, imgsz=0)
+        bad = C.PreprocessConfig()
+        bad.imgsz = 0  # past the constructor's check: the C++ call validates again
+        C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 1, bad)
     with pytest.raises(RuntimeError, match="CUDA") as e:  # never touches the (fake) pointer without a device
         C.preprocess_cuda_frames([_rand_image(rng, 8, 8)], 1)
     assert isinstance(e.value, C.Unavailable)
@@ -346,7 +365,7 @@ def test_cuda_frames_match_reference(C, rng, crop: str) -> None:
     stream = torch.cuda.current_stream().cuda_stream
     for dtype, tdtype in ((np.float32, torch.float32), (np.float16, torch.float16)):
         dst = torch.empty((len(frames), 3, 96, 96), dtype=tdtype, device="cuda")
-        C.preprocess_cuda_frames(frames, dst.data_ptr(), imgsz=96, crop=crop, dtype=dtype, stream=stream)
+        C.preprocess_cuda_frames(frames, dst.data_ptr(), _config(imgsz=96, crop=crop), dtype=_dtype(dtype), stream=stream)
         got = dst.cpu().numpy()
         want = preprocess(frames, 96, crop, dtype=dtype)
         if dtype is np.float32:
@@ -366,8 +385,8 @@ def test_cuda_matches_reference(C, seed: int) -> None:
     src = torch.from_numpy(img).cuda()
     for dtype, tdtype in ((np.float32, torch.float32), (np.float16, torch.float16)):
         dst = torch.empty((3, kw["imgsz"], kw["imgsz"]), dtype=tdtype, device="cuda")
-        C.preprocess_cuda(src.data_ptr(), img.shape[0], img.shape[1], src.stride(0), dst.data_ptr(), bgr=bgr,
-                          dtype=dtype, stream=torch.cuda.current_stream().cuda_stream, **kw)
+        C.preprocess_cuda(src.data_ptr(), img.shape[0], img.shape[1], src.stride(0), dst.data_ptr(), _config(**kw),
+                          bgr=bgr, dtype=_dtype(dtype), stream=torch.cuda.current_stream().cuda_stream)
         torch.cuda.synchronize()
         want = preprocess(img, bgr=bgr, dtype=dtype, **kw)[0]
         got = dst.cpu().numpy()
@@ -383,7 +402,7 @@ def test_cuda_padded_rows(C, rng) -> None:
     wide = _rand_image(rng, 300, 700)
     src = torch.from_numpy(wide).cuda()[:, 50:450]  # device view with a 2100-byte row stride
     dst = torch.empty((3, 224, 224), dtype=torch.float32, device="cuda")
-    C.preprocess_cuda(src.data_ptr(), 300, 400, src.stride(0), dst.data_ptr(), crop="letterbox")
+    C.preprocess_cuda(src.data_ptr(), 300, 400, src.stride(0), dst.data_ptr(), _config(crop="letterbox"))
     torch.cuda.synchronize()
     np.testing.assert_allclose(dst.cpu().numpy(), preprocess(wide[:, 50:450], crop="letterbox")[0], atol=1e-5)
 
@@ -420,11 +439,11 @@ def test_bad_scale_topk_and_huge_views_are_value_errors() -> None:
     img = np.zeros((8, 8, 3), np.uint8)
     for scale in (0.0, -1.0):
         with pytest.raises(ValueError, match="scale"):
-            C.preprocess(img, imgsz=8, scale=scale)
+            _pre(C.preprocess, img, imgsz=8, scale=scale)
         with pytest.raises(ValueError, match="scale"):
             preprocess(img, 8, scale=scale)
     with pytest.raises(ValueError, match="k must be"):
         C.topk(np.ones((1, 4), np.float32), -1)
     view = np.lib.stride_tricks.as_strided(np.zeros(3, np.uint8), (100000, 100000, 3), (0, 0, 1))
     with pytest.raises(ValueError, match="too large to copy"):
-        C.preprocess(view, imgsz=8)
+        _pre(C.preprocess, view, imgsz=8)

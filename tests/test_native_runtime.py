@@ -118,9 +118,10 @@ def test_device_options_are_ignored_by_openvino(onnx_model, frames) -> None:
     """cuda_graph / cuda_preprocess reach the C++ RuntimeOptions; a host backend preprocesses on the CPU regardless."""
     C = _native.load_extension()
     path, meta = onnx_model
-    plain = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1)
-    tuned = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1,
-                      cuda_graph=True, cuda_preprocess=True)
+    cfg = _native.native_config(meta.preprocess)
+    plain = C.Runtime(str(path), cfg, C.RuntimeOptions(backend=C.Backend.OPENVINO, threads=1))
+    tuned = C.Runtime(str(path), cfg, C.RuntimeOptions(backend=C.Backend.OPENVINO, threads=1, cuda_graph=True,
+                                                       cuda_preprocess=True))
     np.testing.assert_array_equal(tuned.logits(frames[:2]), plain.logits(frames[:2]))
 
 
@@ -203,13 +204,13 @@ def test_bad_files(tmp_path: Path, onnx_model) -> None:
     with pytest.raises(MetadataError):
         OpenVINOBackend(junk, onnx_model[1])
     with pytest.raises(RuntimeError):
-        C.Runtime(str(junk), preprocess={"imgsz": IMGSZ})
+        C.Runtime(str(junk), C.PreprocessConfig(imgsz=IMGSZ))
     with pytest.raises(ValueError, match="backend"):
-        C.Runtime(str(tmp_path / "model.bin"), preprocess={"imgsz": IMGSZ})
+        C.Runtime(str(tmp_path / "model.bin"), C.PreprocessConfig(imgsz=IMGSZ))
     with pytest.raises(RuntimeError, match="without TensorRT|TensorRT"):
-        C.Runtime(str(tmp_path / "model.engine"), preprocess={"imgsz": IMGSZ})
+        C.Runtime(str(tmp_path / "model.engine"), C.PreprocessConfig(imgsz=IMGSZ))
     with pytest.raises(RuntimeError, match="imgsz"):  # metadata that contradicts the graph
-        C.Runtime(str(onnx_model[0]), preprocess={"imgsz": 128, "crop": "center"}, max_batch=1)
+        C.Runtime(str(onnx_model[0]), C.PreprocessConfig(imgsz=128, crop=C.Crop.CENTER), C.RuntimeOptions(max_batch=1))
 
 
 def test_openvino_backend_after_close_is_input_error(tmp_path: Path) -> None:
@@ -294,12 +295,14 @@ def test_precision_values(tmp_path: Path, onnx_model, frames) -> None:
     C = _native.load_extension()
     path, meta = onnx_model
     for p in PRECISIONS:
-        rt = C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", threads=1, precision=p)
+        options = C.RuntimeOptions(backend=C.Backend.OPENVINO, threads=1, precision=C.Precision(p))
+        rt = C.Runtime(str(path), _native.native_config(meta.preprocess), options)
         assert rt.logits(frames[:1]).shape == (1, 10)
-    with pytest.raises(ValueError, match="f32, bf16, f16 or default"):
-        C.Runtime(str(path), preprocess=meta.preprocess.to_dict(), backend="openvino", precision="fp32")
-    with pytest.raises(ValueError, match="precision"):  # checked before the backend, so TensorRT builds agree
-        C.Runtime(str(tmp_path / "model.engine"), preprocess={"imgsz": IMGSZ}, precision="int8")
+        assert str(options.precision) == p
+    with pytest.raises(ValueError, match="unknown precision 'fp32' \\(expected f32, bf16, f16 or default\\)"):
+        C.Precision("fp32")  # parsed by the C++ library, before any backend: TensorRT builds agree
+    with pytest.raises(ValueError, match="unknown backend 'onnx'"):
+        C.Backend("onnx")
     with pytest.raises(InputError, match="f32, bf16, f16, default"):
         OpenVINOBackend(path, meta, precision="half")
     with runtime.load(path, precision="bf16", threads=1) as b:  # an .onnx with a precision goes to OpenVINO

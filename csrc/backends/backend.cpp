@@ -62,16 +62,4 @@ Backend::Lease Backend::acquire() const {
   }
 }
 
-void Backend::infer(const void* input, int batch, Memory input_memory, float* logits) const {
-  if (batch < 1) throw InvalidArgument("batch must be >= 1, got " + std::to_string(batch));
-  if (info_.max_batch > 0 && batch > info_.max_batch) {
-    throw InvalidArgument("batch " + std::to_string(batch) + " exceeds the model's maximum batch " +
-                          std::to_string(info_.max_batch));
-  }
-  Lease lease = acquire();
-  lease->copy_input(input, batch, input_memory);
-  lease->run(batch);
-  std::memcpy(logits, lease->output(), static_cast<size_t>(batch) * info_.num_classes * sizeof(float));
-}
-
 }  // namespace yolocls

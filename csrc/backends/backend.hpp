@@ -22,6 +22,7 @@
 
 #include "yolocls/error.hpp"
 #include "yolocls/preprocess.hpp"  // yolocls::DType
+#include "yolocls/runtime.hpp"     // yolocls::Precision
 
 namespace yolocls {
 
@@ -37,7 +38,7 @@ struct BackendOptions {
   int max_batch = 0;           // largest batch a slot must accept; 0 = the model's limit (or 32 when unbounded)
   bool cuda_graph = false;     // TensorRT: capture one CUDA graph per batch size
   int imgsz = 0;               // input side the caller will feed; fixes dynamic H/W (0 = the model's own)
-  std::string precision = "f32";  // OpenVINO inference precision: f32, bf16, f16 or default; TensorRT ignores it
+  Precision precision = Precision::F32;  // OpenVINO inference precision; TensorRT ignores it
 };
 
 // What a backend's model looks like.
@@ -125,17 +126,10 @@ class Backend {
 
   // "openvino" | "tensorrt"
   virtual std::string name() const = 0;
-  // Engine/library version string, e.g. "2026.4.1" or "10.3.0".
-  virtual std::string version() const { return ""; }
-
   const ModelInfo& info() const { return info_; }
-  size_t num_slots() const { return slots_.size(); }
 
   // Take a free slot (blocks while all are busy). Thread-safe.
   Lease acquire() const;
-
-  // Convenience: lease a slot, copy a caller NCHW buffer in, run, copy `batch*num_classes` logits to `logits`.
-  void infer(const void* input, int batch, Memory input_memory, float* logits) const;
 
  protected:
   Backend() = default;

@@ -159,18 +159,14 @@ class OpenVINOBackend final : public Backend {
       // opt-in for speed; "default" leaves the choice to OpenVINO. A device that cannot run the requested precision
       // makes compile_model throw (reported below with OpenVINO's text).
       ov::AnyMap config{ov::hint::performance_mode(ov::hint::PerformanceMode::LATENCY)};
-      if (o.precision == "f32") {
-        config.emplace(ov::hint::inference_precision(ov::element::f32));
-      } else if (o.precision == "bf16") {
-        config.emplace(ov::hint::inference_precision(ov::element::bf16));
-      } else if (o.precision == "f16") {
-        config.emplace(ov::hint::inference_precision(ov::element::f16));
-      } else if (o.precision != "default") {
-        throw InvalidArgument("unknown precision '" + o.precision + "' (expected f32, bf16, f16 or default)");
+      switch (o.precision) {
+        case Precision::F32: config.emplace(ov::hint::inference_precision(ov::element::f32)); break;
+        case Precision::BF16: config.emplace(ov::hint::inference_precision(ov::element::bf16)); break;
+        case Precision::F16: config.emplace(ov::hint::inference_precision(ov::element::f16)); break;
+        case Precision::Default: break;
       }
       if (o.threads > 0) config.emplace(ov::inference_num_threads(o.threads));
       compiled_ = core.compile_model(model, o.device.empty() ? "CPU" : o.device, config);
-      version_ = ov::get_openvino_version().buildNumber;
 
       const int slots = o.num_slots > 0 ? o.num_slots : 2;
       const ov::Shape chw{static_cast<size_t>(info_.channels), static_cast<size_t>(info_.height),
@@ -191,11 +187,9 @@ class OpenVINOBackend final : public Backend {
   }
 
   std::string name() const override { return "openvino"; }
-  std::string version() const override { return version_; }
 
  private:
   ov::CompiledModel compiled_;
-  std::string version_;
 };
 
 }  // namespace

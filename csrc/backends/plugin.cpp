@@ -26,10 +26,10 @@ struct Known {
 };
 
 const Known kKnown[] = {
-    {"openvino", "OpenVINO", "libyolocls_openvino.so", YOLOCLS_HAS_OPENVINO != 0,
+    {"openvino", "OpenVINO", "libyolocls_openvino.so", YOLOCLS_WITH_OPENVINO != 0,
      "pip install 'yolocls[openvino]' (OpenVINO " YOLOCLS_OPENVINO_BUILD_VERSION
      "), or put the lib folder of that OpenVINO release on LD_LIBRARY_PATH"},
-    {"tensorrt", "TensorRT", "libyolocls_tensorrt.so", YOLOCLS_HAS_TENSORRT != 0,
+    {"tensorrt", "TensorRT", "libyolocls_tensorrt.so", YOLOCLS_WITH_TENSORRT != 0,
      "install TensorRT " YOLOCLS_TENSORRT_BUILD_MAJOR ".x (JetPack ships it; on x86 NVIDIA's TensorRT packages or "
      "`pip install tensorrt-cu12`) with a CUDA driver, and put its lib folder on LD_LIBRARY_PATH"},
 };
@@ -161,6 +161,14 @@ Loaded load_cached(const Known& k) {
 
 }  // namespace
 
+const BackendPlugin& get(const std::string& name) {
+  const Loaded l = load_cached(known(name));
+  if (!l.plugin) throw Unavailable(l.error);
+  return *l.plugin;
+}
+
+}  // namespace plugins
+
 std::string plugin_dir() {
   if (const char* env = std::getenv("YOLOCLS_PLUGIN_DIR"); env && *env) return env;
   Dl_info info{};
@@ -172,15 +180,10 @@ std::string plugin_dir() {
   return ".";
 }
 
-const BackendPlugin& get(const std::string& name) {
-  const Loaded l = load_cached(known(name));
-  if (!l.plugin) throw Unavailable(l.error);
-  return *l.plugin;
-}
-
-Status status(const std::string& name) {
+BackendStatus backend_status(const std::string& name) {
+  using namespace plugins;
   const Known& k = known(name);
-  Status s;
+  BackendStatus s;
   s.name = k.name;
   s.built = k.built;
   const Loaded l = load_cached(k);
@@ -198,6 +201,7 @@ Status status(const std::string& name) {
 }
 
 void add_library_dir(const std::string& dir) {
+  using namespace plugins;
   if (dir.empty()) return;
   std::lock_guard<std::mutex> lock(mutex());
   for (const std::string& d : extra_dirs()) {
@@ -210,5 +214,4 @@ void add_library_dir(const std::string& dir) {
   }
 }
 
-}  // namespace plugins
 }  // namespace yolocls

@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "backends/backend.hpp"
+#include "yolocls/runtime.hpp"
 
 namespace yolocls {
 
 // Bump when BackendPlugin, BackendOptions, ModelInfo, InferSlot or Backend change layout.
-constexpr int kPluginAbi = 1;
+// 2: BackendOptions::precision is the Precision enum; Backend lost infer()/version()/num_slots().
+constexpr int kPluginAbi = 2;
 
 struct BackendPlugin {
   int abi;                      // kPluginAbi of the module's build
@@ -37,30 +39,13 @@ using PluginEntryFn = const BackendPlugin* (*)();
 
 namespace plugins {
 
-// What a build knows about one backend module.
-struct Status {
-  std::string name;        // "openvino" | "tensorrt"
-  bool built = false;      // this build made the module
-  bool loadable = false;   // the module and its engine library load here
-  std::string version;     // engine library version (when loadable)
-  std::string error;       // why it does not load (when built but not loadable)
-  std::string path;        // the module file
-};
-
 // The loaded plugin `name`, loading it on first use (thread-safe; a module stays loaded for the process's life).
 // Throws Unavailable with the reason and the fix when it cannot be loaded, InvalidArgument for an unknown name.
 const BackendPlugin& get(const std::string& name);
 
-// Load state of a backend without throwing (tries to load it when built).
-Status status(const std::string& name);
-
-// Extra folders searched for a module's missing engine libraries (e.g. the openvino wheel's libs/ when the Python
-// package is an editable install, where the module's RUNPATH $ORIGIN/../openvino/libs does not reach
-// site-packages). Searched in the order added, after the dynamic loader's own search failed.
-void add_library_dir(const std::string& dir);
-
-// Folder the modules are looked up in: $YOLOCLS_PLUGIN_DIR when set, else the folder of libyolocls_runtime.
-std::string plugin_dir();
-
 }  // namespace plugins
+// The public side (yolocls/runtime.hpp) is implemented in plugin.cpp: backend_status(), add_library_dir() (extra
+// folders searched for a module's missing engine libraries, e.g. the openvino wheel's libs/ when the Python package
+// is an editable install, where the module's RUNPATH $ORIGIN/../openvino/libs does not reach site-packages) and
+// plugin_dir().
 }  // namespace yolocls

@@ -391,7 +391,11 @@ int device_from_options(const BackendOptions& o) {
   const size_t colon = d.find(':');
   const std::string idx = colon == std::string::npos ? d : d.substr(colon + 1);
   if (!idx.empty() && std::all_of(idx.begin(), idx.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    return std::stoi(idx);
+    // Checked by hand (std::stoi would throw std::out_of_range past INT_MAX, outside yolocls's errors).
+    if (idx.size() > 4) throw InvalidArgument("device '" + d.substr(0, 40) + "' names no CUDA device ordinal");
+    int n = 0;
+    for (const char c : idx) n = n * 10 + (c - '0');
+    return n;
   }
   return o.device_id;
 }
@@ -454,7 +458,6 @@ class TensorRTBackendImpl final : public Backend {
   ~TensorRTBackendImpl() override = default;
 
   std::string name() const override { return "tensorrt"; }
-  std::string version() const override { return tensorrt_version(); }
 
  private:
   EngineIO inspect(const std::string& path) const {

@@ -19,11 +19,55 @@
 #include <type_traits>
 #include <vector>
 
+#include "preprocess/cuda_staging.hpp"
 #include "preprocess/plan.hpp"
 #include "preprocess/thread_pool.hpp"
 #include "yolocls/preprocess.hpp"
 
 namespace yolocls {
+
+namespace {
+// A user's value quoted in an error message, cut short (it may come from a hostile file).
+std::string quoted(const std::string& s) { return "'" + (s.size() > 40 ? s.substr(0, 40) + "..." : s) + "'"; }
+}  // namespace
+
+Crop parse_crop(const std::string& name) {
+  if (name == "center") return Crop::Center;
+  if (name == "stretch") return Crop::Stretch;
+  if (name == "letterbox") return Crop::Letterbox;
+  throw InvalidArgument("unknown crop " + quoted(name) + " (expected center, stretch or letterbox)");
+}
+
+ChannelOrder parse_channel_order(const std::string& name) {
+  if (name == "RGB") return ChannelOrder::RGB;
+  if (name == "BGR") return ChannelOrder::BGR;
+  throw InvalidArgument("unknown channel_order " + quoted(name) + " (expected RGB or BGR)");
+}
+
+DType parse_dtype(const std::string& name) {
+  if (name == "float32") return DType::Float32;
+  if (name == "float16") return DType::Float16;
+  throw InvalidArgument("unknown dtype " + quoted(name) + " (expected float32 or float16)");
+}
+
+const char* to_string(Crop crop) {
+  switch (crop) {
+    case Crop::Center: return "center";
+    case Crop::Stretch: return "stretch";
+    case Crop::Letterbox: return "letterbox";
+  }
+  return "?";
+}
+
+const char* to_string(ChannelOrder order) { return order == ChannelOrder::RGB ? "RGB" : "BGR"; }
+const char* to_string(DType dtype) { return dtype == DType::Float16 ? "float16" : "float32"; }
+
+void preprocess_cuda_frames(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype,
+                            void* stream) {
+  detail::CudaFrameStaging staging;  // freed on return, after the stream is synchronised
+  staging.run(images, count, cfg, dst, dtype, stream);
+  detail::CudaFrameStaging::synchronize(stream);
+}
 
 void PreprocessConfig::validate() const {
   if (imgsz < 1 || imgsz > 16384) throw InvalidArgument("imgsz must be in 1..16384, got " + std::to_string(imgsz));

@@ -1,7 +1,12 @@
-// yolocls._C: thin pybind11 bindings over libyolocls_runtime. They check dtype/shape/strides, take contiguous-row
-// uint8 arrays without copying (any row padding), copy only when the pixel layout is not (3, 1) bytes or a stride is
-// negative, and release the GIL for all preprocessing and inference. Errors: yolocls::InvalidArgument -> ValueError
-// (_C.InvalidArgument), yolocls::Error -> RuntimeError (_C.Error, _C.Unavailable).
+// yolocls._C: thin pybind11 bindings over libyolocls_runtime's public API (csrc/include/yolocls only). The C++ types
+// are Python classes: PreprocessConfig, RuntimeOptions and their enums (Crop, ChannelOrder, DType, Backend,
+// Precision; each also constructible from its spec name, e.g. Crop("letterbox"), through the C++ parse_* functions).
+// Defaults come from the C++ structs themselves. yolocls._native.native_config() is the one conversion from the Python
+// spec's PreprocessConfig. Images: dtype/shape/strides checked, contiguous-row uint8 arrays taken without copying
+// (any row padding), copied only when the pixel layout is not (3, 1) bytes or a stride is negative; the GIL is
+// released for all preprocessing and inference. Errors: yolocls::InvalidArgument -> ValueError (_C.InvalidArgument),
+// yolocls::Error -> RuntimeError (_C.Error, _C.Unavailable). yolocls/_C.pyi is generated from this module
+// (scripts/gen_stubs.sh).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -9,12 +14,10 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "backends/plugin.hpp"
-#include "preprocess/cuda_staging.hpp"
-#include "yolocls/config.hpp"
 #include "yolocls/metadata.hpp"
 #include "yolocls/postprocess.hpp"
 #include "yolocls/preprocess.hpp"
@@ -104,60 +107,6 @@ Images gather(py::handle images, bool bgr) {
   return out;
 }
 
-Crop parse_crop(const std::string& s) {
-  if (s == "center") return Crop::Center;
-  if (s == "stretch") return Crop::Stretch;
-  if (s == "letterbox") return Crop::Letterbox;
-  throw InvalidArgument("crop must be one of center, stretch, letterbox, got '" + s + "'");
-}
-
-ChannelOrder parse_order(const std::string& s) {
-  if (s == "RGB") return ChannelOrder::RGB;
-  if (s == "BGR") return ChannelOrder::BGR;
-  throw InvalidArgument("channel_order must be RGB or BGR, got '" + s + "'");
-}
-
-std::array<float, 3> three(const std::vector<double>& v, const char* name) {
-  if (v.size() != 3) throw InvalidArgument(std::string(name) + " needs 3 values (one per channel)");
-  return {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])};
-}
-
-PreprocessConfig make_config(int imgsz, const std::string& crop, const std::vector<double>& mean,
-                             const std::vector<double>& std_, double scale, int pad_value,
-                             const std::string& channel_order) {
-  PreprocessConfig c;
-  c.imgsz = imgsz;
-  c.crop = parse_crop(crop);
-  const auto m = three(mean, "mean"), s = three(std_, "std");
-  for (int k = 0; k < 3; ++k) {
-    c.mean[k] = m[k];
-    c.std[k] = s[k];
-  }
-  c.scale = static_cast<float>(scale);
-  c.pad_value = pad_value;
-  c.channel_order = parse_order(channel_order);
-  c.validate();
-  return c;
-}
-
-PreprocessConfig config_from_dict(const py::dict& d) {
-  auto get = [&](const char* k, py::object dflt) { return d.contains(k) ? py::object(d[k]) : dflt; };
-  py::object imgsz = get("imgsz", py::int_(224));
-  if (py::isinstance<py::sequence>(imgsz)) imgsz = py::sequence(imgsz)[0];
-  return make_config(imgsz.cast<int>(), get("crop", py::str("center")).cast<std::string>(),
-                     get("mean", py::cast(std::vector<double>{0.485, 0.456, 0.406})).cast<std::vector<double>>(),
-                     get("std", py::cast(std::vector<double>{0.229, 0.224, 0.225})).cast<std::vector<double>>(),
-                     get("scale", py::float_(1.0 / 255.0)).cast<double>(), get("pad_value", py::int_(114)).cast<int>(),
-                     get("channel_order", py::str("RGB")).cast<std::string>());
-}
-
-DType parse_dtype(py::object dtype) {
-  const py::dtype dt = py::dtype::from_args(dtype);
-  if (dt.is(py::dtype::of<float>()) || (dt.kind() == 'f' && dt.itemsize() == 4)) return DType::Float32;
-  if (dt.kind() == 'f' && dt.itemsize() == 2) return DType::Float16;
-  throw InvalidArgument("dtype must be float32 or float16, got " + std::string(py::str(dt)));
-}
-
 py::array output_array(py::object out, size_t n, int S, DType dtype) {
   const py::dtype dt = dtype == DType::Float16 ? py::dtype("float16") : py::dtype::of<float>();
   const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n), 3, S, S};
@@ -180,12 +129,9 @@ py::array output_array(py::object out, size_t n, int S, DType dtype) {
   return a;
 }
 
-py::array run_preprocess(const Preprocessor* pre, py::handle images, int imgsz, const std::string& crop,
-                         const std::vector<double>& mean, const std::vector<double>& std_, bool bgr,
-                         py::object dtype, double scale, int pad_value, const std::string& channel_order,
+py::array run_preprocess(const Preprocessor* pre, py::handle images, const PreprocessConfig& cfg, bool bgr, DType dt,
                          py::object out) {
-  const PreprocessConfig cfg = make_config(imgsz, crop, mean, std_, scale, pad_value, channel_order);
-  const DType dt = parse_dtype(dtype);
+  cfg.validate();
   Images im = gather(images, bgr);
   py::array result = output_array(out, im.views.size(), cfg.imgsz, dt);
   void* dst = result.mutable_data();
@@ -219,21 +165,18 @@ struct PyRuntime {
   }
 };
 
-const std::vector<double> kMean{0.485, 0.456, 0.406}, kStd{0.229, 0.224, 0.225};
-
 py::dict metadata_dict(const ModelMetadata& md) {
   const PreprocessConfig& c = md.preprocess;
-  static const char* crops[] = {"center", "stretch", "letterbox"};
   py::dict d;
   d["names"] = md.names;
   d["model"] = md.model;
   d["imgsz"] = c.imgsz;
-  d["crop"] = crops[static_cast<int>(c.crop)];
+  d["crop"] = to_string(c.crop);
   d["mean"] = std::vector<float>(c.mean, c.mean + 3);
   d["std"] = std::vector<float>(c.std, c.std + 3);
   d["scale"] = c.scale;
   d["pad_value"] = c.pad_value;
-  d["channel_order"] = c.channel_order == ChannelOrder::RGB ? "RGB" : "BGR";
+  d["channel_order"] = to_string(c.channel_order);
   return d;
 }
 
@@ -249,7 +192,7 @@ void register_wheel_library_dirs() {
       if (spec.is_none()) continue;
       py::object where = spec.attr("submodule_search_locations");
       if (where.is_none()) continue;
-      for (py::handle dir : where) plugins::add_library_dir(py::str(dir).cast<std::string>() + sub);
+      for (py::handle dir : where) add_library_dir(py::str(dir).cast<std::string>() + sub);
     }
   } catch (const py::error_already_set&) {
     // Best effort: without these folders a backend may still load from the loader's own search path.
@@ -267,6 +210,31 @@ void set_error_lossy(const py::handle& type, const char* what) {
   }
   PyErr_SetObject(type.ptr(), msg);
   Py_DECREF(msg);
+}
+
+py::object str_or_none(const std::string& s) { return s.empty() ? py::object(py::none()) : py::object(py::str(s)); }
+
+using Three = std::array<float, 3>;
+Three three_of(const float (&v)[3]) { return {v[0], v[1], v[2]}; }
+// mean/std from any sequence of 3 numbers (a wrong count is a ValueError naming the field, not a TypeError).
+void set_three(float (&dst)[3], const std::vector<double>& v, const char* name) {
+  if (v.size() != 3) {
+    throw InvalidArgument(std::string(name) + " needs 3 values (one per channel), got " + std::to_string(v.size()));
+  }
+  for (int k = 0; k < 3; ++k) dst[k] = static_cast<float>(v[k]);
+}
+
+// An enum bound with its spec names: E("name") parses through the C++ parse function (InvalidArgument -> ValueError
+// naming the choices), str(E.X) is the spec name, and a str converts implicitly where an E is expected.
+template <typename E>
+py::enum_<E> spec_enum(py::module_& m, const char* name, const char* doc, E (*parse)(const std::string&)) {
+  py::enum_<E> e(m, name, doc);
+  e.def(py::init([parse](const std::string& spec) { return parse(spec); }), py::arg("name"),
+        "The value from its spec name (as the metadata, the Python package and the CLI spell it).");
+  // Replaces pybind11's __str__ ("Crop.CENTER"), not an overload of it.
+  e.attr("__str__") = py::cpp_function([](E v) { return std::string(to_string(v)); }, py::name("__str__"),
+                                       py::is_method(e));
+  return e;
 }
 
 }  // namespace
@@ -295,6 +263,118 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  // ------------------------------------------------------------------------------------------------ types
+  spec_enum<Crop>(m, "Crop", "How the image is fitted to the square input (spec names center, stretch, letterbox).",
+                  &parse_crop)
+      .value("CENTER", Crop::Center)
+      .value("STRETCH", Crop::Stretch)
+      .value("LETTERBOX", Crop::Letterbox);
+  spec_enum<ChannelOrder>(m, "ChannelOrder", "Order of the 3 channels (spec names RGB, BGR).", &parse_channel_order)
+      .value("RGB", ChannelOrder::RGB)
+      .value("BGR", ChannelOrder::BGR);
+  spec_enum<DType>(m, "DType", "Element type of the preprocessed tensor (spec names float32, float16).", &parse_dtype)
+      .value("FLOAT32", DType::Float32)
+      .value("FLOAT16", DType::Float16);
+  spec_enum<BackendKind>(m, "Backend", "Inference engine (spec names auto, openvino, tensorrt).", &parse_backend)
+      .value("AUTO", BackendKind::Auto)
+      .value("OPENVINO", BackendKind::OpenVINO)
+      .value("TENSORRT", BackendKind::TensorRT);
+  spec_enum<Precision>(m, "Precision", "OpenVINO inference precision (spec names f32, bf16, f16, default).",
+                       &parse_precision)
+      .value("F32", Precision::F32)
+      .value("BF16", Precision::BF16)
+      .value("F16", Precision::F16)
+      .value("DEFAULT", Precision::Default);
+  py::implicitly_convertible<py::str, Crop>();
+  py::implicitly_convertible<py::str, ChannelOrder>();
+  py::implicitly_convertible<py::str, DType>();
+  py::implicitly_convertible<py::str, BackendKind>();
+  py::implicitly_convertible<py::str, Precision>();
+
+  const PreprocessConfig pp_defaults;
+  py::class_<PreprocessConfig>(m, "PreprocessConfig",
+                               "The spec'd preprocessing settings (the metadata's preprocess block), validated on "
+                               "construction; defaults are the C++ struct's.")
+      .def(py::init([](int imgsz, Crop crop, const std::vector<double>& mean, const std::vector<double>& std_,
+                       float scale, ChannelOrder channel_order, int pad_value) {
+             PreprocessConfig c;
+             c.imgsz = imgsz;
+             c.crop = crop;
+             set_three(c.mean, mean, "mean");
+             set_three(c.std, std_, "std");
+             c.scale = scale;
+             c.channel_order = channel_order;
+             c.pad_value = pad_value;
+             c.validate();
+             return c;
+           }),
+           py::kw_only(), py::arg("imgsz") = pp_defaults.imgsz, py::arg_v("crop", pp_defaults.crop, "Crop.CENTER"),
+           py::arg("mean") = std::vector<double>(pp_defaults.mean, pp_defaults.mean + 3),
+           py::arg("std") = std::vector<double>(pp_defaults.std, pp_defaults.std + 3),
+           py::arg("scale") = pp_defaults.scale, py::arg_v("channel_order", pp_defaults.channel_order, "ChannelOrder.RGB"),
+           py::arg("pad_value") = pp_defaults.pad_value)
+      .def_readwrite("imgsz", &PreprocessConfig::imgsz)
+      .def_readwrite("crop", &PreprocessConfig::crop)
+      .def_property(
+          "mean", [](const PreprocessConfig& c) { return three_of(c.mean); },
+          [](PreprocessConfig& c, const std::vector<double>& v) { set_three(c.mean, v, "mean"); })
+      .def_property(
+          "std", [](const PreprocessConfig& c) { return three_of(c.std); },
+          [](PreprocessConfig& c, const std::vector<double>& v) { set_three(c.std, v, "std"); })
+      .def_readwrite("scale", &PreprocessConfig::scale)
+      .def_readwrite("channel_order", &PreprocessConfig::channel_order)
+      .def_readwrite("pad_value", &PreprocessConfig::pad_value)
+      .def("validate", &PreprocessConfig::validate, "Raise ValueError naming the first out-of-range value.")
+      .def("__repr__", [](const PreprocessConfig& c) {
+        auto f3 = [](const float (&v)[3]) {
+          return "(" + std::string(py::repr(py::float_(v[0]))) + ", " + std::string(py::repr(py::float_(v[1]))) +
+                 ", " + std::string(py::repr(py::float_(v[2]))) + ")";
+        };
+        return "PreprocessConfig(imgsz=" + std::to_string(c.imgsz) + ", crop='" + to_string(c.crop) +
+               "', mean=" + f3(c.mean) + ", std=" + f3(c.std) + ", scale=" +
+               std::string(py::repr(py::float_(c.scale))) + ", channel_order='" + to_string(c.channel_order) +
+               "', pad_value=" + std::to_string(c.pad_value) + ")";
+      });
+
+  const RuntimeOptions ro_defaults;
+  py::class_<RuntimeOptions>(m, "RuntimeOptions",
+                             "Options of a Runtime; defaults are the C++ struct's (yolocls/runtime.hpp documents "
+                             "each). cuda_graph and cuda_preprocess apply to TensorRT, precision and device to "
+                             "OpenVINO.")
+      .def(py::init([](BackendKind backend, const std::string& device, int device_id, int threads,
+                       int preprocess_threads, int num_requests, int max_batch, bool cuda_graph, bool cuda_preprocess,
+                       Precision precision) {
+             RuntimeOptions o;
+             o.backend = backend;
+             o.device = device;
+             o.device_id = device_id;
+             o.threads = threads;
+             o.preprocess_threads = preprocess_threads;
+             o.num_requests = num_requests;
+             o.max_batch = max_batch;
+             o.cuda_graph = cuda_graph;
+             o.cuda_preprocess = cuda_preprocess;
+             o.precision = precision;
+             return o;
+           }),
+           py::kw_only(), py::arg_v("backend", ro_defaults.backend, "Backend.AUTO"), py::arg("device") = ro_defaults.device,
+           py::arg("device_id") = ro_defaults.device_id, py::arg("threads") = ro_defaults.threads,
+           py::arg("preprocess_threads") = ro_defaults.preprocess_threads,
+           py::arg("num_requests") = ro_defaults.num_requests, py::arg("max_batch") = ro_defaults.max_batch,
+           py::arg("cuda_graph") = ro_defaults.cuda_graph, py::arg("cuda_preprocess") = ro_defaults.cuda_preprocess,
+           py::arg_v("precision", ro_defaults.precision, "Precision.F32"))
+      .def_readwrite("backend", &RuntimeOptions::backend)
+      .def_readwrite("device", &RuntimeOptions::device)
+      .def_readwrite("device_id", &RuntimeOptions::device_id)
+      .def_readwrite("threads", &RuntimeOptions::threads)
+      .def_readwrite("preprocess_threads", &RuntimeOptions::preprocess_threads)
+      .def_readwrite("num_requests", &RuntimeOptions::num_requests)
+      .def_readwrite("max_batch", &RuntimeOptions::max_batch)
+      .def_readwrite("cuda_graph", &RuntimeOptions::cuda_graph)
+      .def_readwrite("cuda_preprocess", &RuntimeOptions::cuda_preprocess)
+      .def_readwrite("precision", &RuntimeOptions::precision);
+
+  // ------------------------------------------------------------------------------------------------ build
   m.def("build_info", [] {
     const BuildInfo b = build_info();
     py::dict d;
@@ -302,75 +382,60 @@ PYBIND11_MODULE(_C, m) {
     d["cuda"] = b.cuda;
     d["openvino"] = b.openvino;
     d["tensorrt"] = b.tensorrt;
-    d["cuda_version"] = b.cuda_version.empty() ? py::object(py::none()) : py::object(py::str(b.cuda_version));
-    d["openvino_version"] =
-        b.openvino_version.empty() ? py::object(py::none()) : py::object(py::str(b.openvino_version));
-    d["tensorrt_version"] =
-        b.tensorrt_version.empty() ? py::object(py::none()) : py::object(py::str(b.tensorrt_version));
-    d["openvino_error"] = b.openvino_error.empty() ? py::object(py::none()) : py::object(py::str(b.openvino_error));
-    d["tensorrt_error"] = b.tensorrt_error.empty() ? py::object(py::none()) : py::object(py::str(b.tensorrt_error));
+    d["cuda_version"] = str_or_none(b.cuda_version);
+    d["openvino_version"] = str_or_none(b.openvino_version);
+    d["tensorrt_version"] = str_or_none(b.tensorrt_version);
+    d["openvino_error"] = str_or_none(b.openvino_error);
+    d["tensorrt_error"] = str_or_none(b.tensorrt_error);
     d["compiler"] = b.compiler;
     d["cuda_devices"] = cuda_device_count();
-    d["plugin_dir"] = plugins::plugin_dir();
+    d["plugin_dir"] = b.plugin_dir;
     return d;
   }, "Components of this build: a backend's flag says its module was built, its version is the engine library "
      "loaded here (None with *_error saying why when the module cannot load).");
 
   m.def("backend_status", [](const std::string& name) {
-    const plugins::Status st = plugins::status(name);
+    const BackendStatus st = backend_status(name);
     py::dict d;
     d["name"] = st.name;
     d["built"] = st.built;
     d["loadable"] = st.loadable;
-    d["version"] = st.version.empty() ? py::object(py::none()) : py::object(py::str(st.version));
-    d["error"] = st.error.empty() ? py::object(py::none()) : py::object(py::str(st.error));
+    d["version"] = str_or_none(st.version);
+    d["error"] = str_or_none(st.error);
     d["path"] = st.path;
     return d;
   }, py::arg("name"),
      "Whether backend `name` (openvino, tensorrt) was built and loads here; loads its module on first call.");
 
-  m.def("add_library_dir", &plugins::add_library_dir, py::arg("dir"),
+  m.def("add_library_dir", &add_library_dir, py::arg("dir"),
         "Add a folder searched for a backend module's engine libraries (e.g. OpenVINO's lib folder).");
   register_wheel_library_dirs();
 
+  // ------------------------------------------------------------------------------------------------ preprocessing
   m.def(
       "preprocess",
-      [](py::handle images, int imgsz, const std::string& crop, const std::vector<double>& mean,
-         const std::vector<double>& std_, bool bgr, py::object dtype, double scale, int pad_value,
-         const std::string& channel_order, py::object out) {
-        return run_preprocess(nullptr, images, imgsz, crop, mean, std_, bgr, dtype, scale, pad_value, channel_order,
-                              out);
+      [](py::handle images, const PreprocessConfig& config, bool bgr, DType dtype, py::object out) {
+        return run_preprocess(nullptr, images, config, bgr, dtype, out);
       },
-      py::arg("images"), py::arg("imgsz") = 224, py::arg("crop") = "center", py::arg("mean") = kMean,
-      py::arg("std") = kStd, py::arg("bgr") = true, py::arg("dtype") = py::dtype::of<float>(),
-      py::arg("scale") = 1.0 / 255.0, py::arg("pad_value") = 114, py::arg("channel_order") = "RGB",
+      py::arg("images"), py::arg("config"), py::arg("bgr") = true, py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
       py::arg("out") = py::none(),
-      "Spec'd preprocessing (same arguments and result as yolocls.data.preprocess.preprocess), single-threaded.\n"
-      "images: uint8 HxWx3 array or list; returns [N, 3, imgsz, imgsz] float32/float16 (or fills `out`).");
+      "Spec'd preprocessing (the result of yolocls' NumPy reference to 1e-5), single-threaded.\n"
+      "images: uint8 HxWx3 array or list (BGR when bgr); returns [N, 3, imgsz, imgsz] of dtype (or fills `out`).");
 
   py::class_<Preprocessor>(m, "Preprocessor", "Preprocessing with a persistent pool of `threads` (incl. caller).")
       .def(py::init<int>(), py::arg("threads") = 1)
       .def_property_readonly("threads", &Preprocessor::threads)
       .def(
           "__call__",
-          [](const Preprocessor& self, py::handle images, int imgsz, const std::string& crop,
-             const std::vector<double>& mean, const std::vector<double>& std_, bool bgr, py::object dtype,
-             double scale, int pad_value, const std::string& channel_order, py::object out) {
-            return run_preprocess(&self, images, imgsz, crop, mean, std_, bgr, dtype, scale, pad_value,
-                                  channel_order, out);
-          },
-          py::arg("images"), py::arg("imgsz") = 224, py::arg("crop") = "center", py::arg("mean") = kMean,
-          py::arg("std") = kStd, py::arg("bgr") = true, py::arg("dtype") = py::dtype::of<float>(),
-          py::arg("scale") = 1.0 / 255.0, py::arg("pad_value") = 114, py::arg("channel_order") = "RGB",
+          [](const Preprocessor& self, py::handle images, const PreprocessConfig& config, bool bgr, DType dtype,
+             py::object out) { return run_preprocess(&self, images, config, bgr, dtype, out); },
+          py::arg("images"), py::arg("config"), py::arg("bgr") = true, py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
           py::arg("out") = py::none());
 
   m.def(
       "preprocess_cuda",
-      [](uintptr_t src, int height, int width, int64_t row_stride, uintptr_t dst, int imgsz, const std::string& crop,
-         const std::vector<double>& mean, const std::vector<double>& std_, bool bgr, py::object dtype, double scale,
-         int pad_value, const std::string& channel_order, uintptr_t stream) {
-        const PreprocessConfig cfg = make_config(imgsz, crop, mean, std_, scale, pad_value, channel_order);
-        const DType dt = parse_dtype(dtype);
+      [](uintptr_t src, int height, int width, int64_t row_stride, uintptr_t dst, const PreprocessConfig& config,
+         bool bgr, DType dtype, uintptr_t stream) {
         ImageView v;
         v.data = reinterpret_cast<const uint8_t*>(src);
         v.height = height;
@@ -378,38 +443,30 @@ PYBIND11_MODULE(_C, m) {
         v.row_stride = row_stride;
         v.order = bgr ? ChannelOrder::BGR : ChannelOrder::RGB;
         py::gil_scoped_release nogil;
-        preprocess_cuda(v, cfg, reinterpret_cast<void*>(dst), dt, reinterpret_cast<void*>(stream));
+        preprocess_cuda(v, config, reinterpret_cast<void*>(dst), dtype, reinterpret_cast<void*>(stream));
       },
       py::arg("src_ptr"), py::arg("height"), py::arg("width"), py::arg("row_stride"), py::arg("dst_ptr"),
-      py::arg("imgsz") = 224, py::arg("crop") = "center", py::arg("mean") = kMean, py::arg("std") = kStd,
-      py::arg("bgr") = true, py::arg("dtype") = py::dtype::of<float>(), py::arg("scale") = 1.0 / 255.0,
-      py::arg("pad_value") = 114, py::arg("channel_order") = "RGB", py::arg("stream") = 0,
+      py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"), py::arg("bgr") = true, py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
+      py::arg("stream") = 0,
       "CUDA preprocessing of one device uint8 image (pointer, rows `row_stride` bytes apart) into a device buffer of\n"
       "3*imgsz*imgsz float32/float16 at dst_ptr, enqueued on `stream` (cudaStream_t as int; 0 = default stream).\n"
       "Not synchronised. Raises _C.Unavailable without CUDA/GPU.");
 
   m.def(
       "preprocess_cuda_frames",
-      [](py::handle images, uintptr_t dst, int imgsz, const std::string& crop, const std::vector<double>& mean,
-         const std::vector<double>& std_, bool bgr, py::object dtype, double scale, int pad_value,
-         const std::string& channel_order, uintptr_t stream) {
-        const PreprocessConfig cfg = make_config(imgsz, crop, mean, std_, scale, pad_value, channel_order);
-        const DType dt = parse_dtype(dtype);
+      [](py::handle images, uintptr_t dst, const PreprocessConfig& config, bool bgr, DType dtype, uintptr_t stream) {
         Images im = gather(images, bgr);
         py::gil_scoped_release nogil;
-        detail::CudaFrameStaging staging;  // freed on return, after the stream is synchronised
-        staging.run(im.views.data(), im.views.size(), cfg, reinterpret_cast<void*>(dst), dt,
-                    reinterpret_cast<void*>(stream));
-        detail::CudaFrameStaging::synchronize(reinterpret_cast<void*>(stream));
+        preprocess_cuda_frames(im.views.data(), im.views.size(), config, reinterpret_cast<void*>(dst), dtype,
+                               reinterpret_cast<void*>(stream));
       },
-      py::arg("images"), py::arg("dst_ptr"), py::arg("imgsz") = 224, py::arg("crop") = "center",
-      py::arg("mean") = kMean, py::arg("std") = kStd, py::arg("bgr") = true,
-      py::arg("dtype") = py::dtype::of<float>(), py::arg("scale") = 1.0 / 255.0, py::arg("pad_value") = 114,
-      py::arg("channel_order") = "RGB", py::arg("stream") = 0,
+      py::arg("images"), py::arg("dst_ptr"), py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"), py::arg("bgr") = true,
+      py::arg_v("dtype", DType::Float32, "DType.FLOAT32"), py::arg("stream") = 0,
       "CUDA preprocessing of host uint8 HxWx3 image(s) (what Runtime does for TensorRT): uploads the region each\n"
       "image reads, runs the kernel into the device buffer at dst_ptr (N*3*imgsz*imgsz float32/float16) on\n"
       "`stream` and synchronises it. Raises _C.Unavailable without CUDA/GPU.");
 
+  // ------------------------------------------------------------------------------------------------ metadata
   m.def("parse_metadata", [](const std::string& text) { return metadata_dict(parse_metadata(text)); },
         py::arg("json"), "The C++ reader of the yolocls metadata JSON (what C++ apps see); raises RuntimeError.");
 
@@ -424,7 +481,7 @@ PYBIND11_MODULE(_C, m) {
      "The C++ runtime's metadata of a model file (the .onnx's metadata_props, read without an ONNX library, or "
      "<path>.json); raises RuntimeError.");
 
-
+  // ------------------------------------------------------------------------------------------------ postprocessing
   m.def("softmax", [](py::array_t<float, py::array::c_style | py::array::forcecast> logits) {
     if (logits.ndim() != 2 || logits.shape(1) < 1) throw InvalidArgument("logits must be [N, C] with C >= 1");
     py::array_t<float> out({logits.shape(0), logits.shape(1)});
@@ -449,42 +506,18 @@ PYBIND11_MODULE(_C, m) {
 
   py::class_<PyRuntime>(m, "Runtime",
                         "Classifier runtime over the C++ backends. Methods release the GIL and may be called from "
-                        "several threads at once (num_requests concurrent inferences).")
-      .def(py::init([](const std::string& path, py::object preprocess, const std::string& backend,
-                       const std::string& device, int threads, int preprocess_threads, int num_requests,
-                       int max_batch, bool cuda_graph, bool cuda_preprocess, const std::string& precision) {
-             RuntimeOptions o;
-             o.backend = backend;
-             o.device = device;
-             o.threads = threads;
-             o.preprocess_threads = preprocess_threads;
-             o.num_requests = num_requests;
-             o.max_batch = max_batch;
-             o.cuda_graph = cuda_graph;
-             o.cuda_preprocess = cuda_preprocess;
-             o.precision = precision;
+                        "several threads at once (options.num_requests concurrent inferences).")
+      .def(py::init([](const std::string& path, std::optional<PreprocessConfig> preprocess,
+                       const RuntimeOptions& options) {
              auto p = std::make_unique<PyRuntime>();
-             if (preprocess.is_none()) {
-               py::gil_scoped_release nogil;
-               p->rt = std::make_unique<Runtime>(path, o);
-             } else {
-               const PreprocessConfig cfg = config_from_dict(preprocess.cast<py::dict>());
-               py::gil_scoped_release nogil;
-               p->rt = std::make_unique<Runtime>(path, cfg, o);
-             }
+             py::gil_scoped_release nogil;
+             p->rt = preprocess ? std::make_unique<Runtime>(path, *preprocess, options)
+                                : std::make_unique<Runtime>(path, options);
              return p;
            }),
-           py::arg("model_path"), py::arg("preprocess") = py::none(), py::arg("backend") = "auto",
-           py::arg("device") = "CPU", py::arg("threads") = 0, py::arg("preprocess_threads") = 1,
-           py::arg("num_requests") = 0, py::arg("max_batch") = 0, py::arg("cuda_graph") = false,
-           py::arg("cuda_preprocess") = true, py::arg("precision") = "f32",
-           "preprocess: dict like PreprocessConfig.to_dict() (imgsz, crop, mean, std, scale, pad_value,\n"
-           "channel_order); None reads the model's metadata (<model>.json sidecar or ONNX metadata_props).\n"
-           "cuda_graph: TensorRT replays one CUDA graph per batch size. cuda_preprocess: TensorRT preprocesses\n"
-           "on the GPU (CUDA kernel into the engine input) when the build has CUDA; False = CPU + upload.\n"
-           "Both are ignored by OpenVINO.\n"
-           "precision: OpenVINO inference precision, 'f32' (default), 'bf16', 'f16' or 'default' (OpenVINO's\n"
-           "choice); reduced precision is faster where the hardware has it and moves logits ~1e-2. TensorRT ignores it.")
+           py::arg("model_path"), py::arg("preprocess") = py::none(), py::arg_v("options", RuntimeOptions{}, "RuntimeOptions()"),
+           "preprocess: the PreprocessConfig to use; None reads the model's metadata (<model>.json sidecar or ONNX\n"
+           "metadata_props), class names included.")
       .def(
           "classify",
           [](PyRuntime& self, py::handle images, int k, bool bgr, bool return_timings) -> py::object {

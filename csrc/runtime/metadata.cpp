@@ -140,23 +140,18 @@ ModelMetadata parse_metadata(const std::string& text_) {
   if (const json::Value* pp = root.find("preprocess")) {
     if (!pp->is_object()) bad("preprocess must be an object");
     PreprocessConfig& c = md.preprocess;
-    if (const json::Value* v = pp->find("crop")) {
-      const std::string& crop = text(*v, "crop");
-      if (crop == "center") c.crop = Crop::Center;
-      else if (crop == "stretch") c.crop = Crop::Stretch;
-      else if (crop == "letterbox") c.crop = Crop::Letterbox;
-      else bad("unknown crop '" + crop.substr(0, 40) + "'");
+    try {  // the one string -> enum parser (yolocls/preprocess.hpp); its message names the value and the choices
+      if (const json::Value* v = pp->find("crop")) c.crop = parse_crop(text(*v, "crop"));
+      if (const json::Value* v = pp->find("channel_order")) {
+        c.channel_order = parse_channel_order(text(*v, "channel_order"));
+      }
+    } catch (const InvalidArgument& e) {
+      bad(e.what());
     }
     three(pp->find("mean"), "mean", c.mean);
     three(pp->find("std"), "std", c.std);
     if (const json::Value* v = pp->find("scale")) c.scale = real(*v, "scale");
     if (const json::Value* v = pp->find("pad_value")) c.pad_value = integer(*v, "pad_value", 0, 255);
-    if (const json::Value* v = pp->find("channel_order")) {
-      const std::string& order = text(*v, "channel_order");
-      if (order == "RGB") c.channel_order = ChannelOrder::RGB;
-      else if (order == "BGR") c.channel_order = ChannelOrder::BGR;
-      else bad("unknown channel_order '" + order.substr(0, 40) + "'");
-    }
   }
   try {
     md.preprocess.validate();

@@ -34,21 +34,19 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return tail == suffix;
 }
 
+std::string quoted(const std::string& s) { return "'" + (s.size() > 40 ? s.substr(0, 40) + "..." : s) + "'"; }
+
 std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOptions& o, int imgsz) {
-  std::string kind = o.backend;
-  if (kind == "auto") {
+  BackendKind kind = o.backend;
+  if (kind == BackendKind::Auto) {
     if (ends_with(path, ".onnx") || ends_with(path, ".xml")) {
-      kind = "openvino";
+      kind = BackendKind::OpenVINO;
     } else if (ends_with(path, ".engine") || ends_with(path, ".plan") || ends_with(path, ".trt")) {
-      kind = "tensorrt";
+      kind = BackendKind::TensorRT;
     } else {
       throw InvalidArgument("cannot tell the backend from the file name " + path +
                             " (expected .onnx, .xml, .engine or .plan)");
     }
-  }
-  // Checked here so a bad value fails the same way whichever backend (or build) is used.
-  if (o.precision != "f32" && o.precision != "bf16" && o.precision != "f16" && o.precision != "default") {
-    throw InvalidArgument("unknown precision '" + o.precision + "' (expected f32, bf16, f16 or default)");
   }
   BackendOptions bo;
   bo.device = o.device;
@@ -59,8 +57,7 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
   bo.cuda_graph = o.cuda_graph;
   bo.imgsz = imgsz;
   bo.precision = o.precision;
-  if (kind == "openvino" || kind == "tensorrt") return plugins::get(kind).create(path, bo);
-  throw InvalidArgument("unknown backend '" + kind + "' (expected auto, openvino or tensorrt)");
+  return plugins::get(to_string(kind)).create(path, bo);
 }
 
 }  // namespace
@@ -229,18 +226,53 @@ std::string Runtime::backend_name() const { return impl_->backend->name(); }
 const PreprocessConfig& Runtime::preprocess_config() const { return impl_->pp; }
 const std::vector<std::string>& Runtime::names() const { return impl_->names; }
 
+BackendKind parse_backend(const std::string& name) {
+  if (name == "auto") return BackendKind::Auto;
+  if (name == "openvino") return BackendKind::OpenVINO;
+  if (name == "tensorrt") return BackendKind::TensorRT;
+  throw InvalidArgument("unknown backend " + quoted(name) + " (expected auto, openvino or tensorrt)");
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "f32") return Precision::F32;
+  if (name == "bf16") return Precision::BF16;
+  if (name == "f16") return Precision::F16;
+  if (name == "default") return Precision::Default;
+  throw InvalidArgument("unknown precision " + quoted(name) + " (expected f32, bf16, f16 or default)");
+}
+
+const char* to_string(BackendKind backend) {
+  switch (backend) {
+    case BackendKind::Auto: return "auto";
+    case BackendKind::OpenVINO: return "openvino";
+    case BackendKind::TensorRT: return "tensorrt";
+  }
+  return "?";
+}
+
+const char* to_string(Precision precision) {
+  switch (precision) {
+    case Precision::F32: return "f32";
+    case Precision::BF16: return "bf16";
+    case Precision::F16: return "f16";
+    case Precision::Default: return "default";
+  }
+  return "?";
+}
+
 BuildInfo build_info() {
   BuildInfo b;
   b.version = YOLOCLS_VERSION;
-  b.cuda = YOLOCLS_HAS_CUDA;
-  b.openvino = YOLOCLS_HAS_OPENVINO;
-  b.tensorrt = YOLOCLS_HAS_TENSORRT;
+  b.cuda = YOLOCLS_WITH_CUDA;
+  b.openvino = YOLOCLS_WITH_OPENVINO;
+  b.tensorrt = YOLOCLS_WITH_TENSORRT;
+  b.plugin_dir = plugin_dir();
   b.cuda_version = detail::cuda_runtime_version();
   // Backends are modules loaded at run time: report whether each loads here, its engine version, or why not.
-  const plugins::Status ov = plugins::status("openvino");
+  const BackendStatus ov = backend_status("openvino");
   b.openvino_version = ov.version;
   b.openvino_error = ov.error;
-  const plugins::Status trt = plugins::status("tensorrt");
+  const BackendStatus trt = backend_status("tensorrt");
   b.tensorrt_version = trt.version;
   b.tensorrt_error = trt.error;
 #if defined(__clang__)

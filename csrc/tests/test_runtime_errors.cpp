@@ -7,7 +7,6 @@
 #include <fstream>
 #include <string>
 
-#include "backends/plugin.hpp"
 #include "check.hpp"
 #include "yolocls/runtime.hpp"
 
@@ -35,22 +34,20 @@ TEST(missing_model_file) {
 TEST(bad_backend_and_precision_names) {
   PreprocessConfig cfg;
   RuntimeOptions o;
-  o.backend = "onnxruntime";
-  CHECK_THROWS(Runtime("m.onnx", cfg, o), InvalidArgument, "unknown backend 'onnxruntime'");
-  o.backend = "auto";
+  CHECK_THROWS(parse_backend("onnxruntime"), InvalidArgument, "unknown backend 'onnxruntime'");
+  CHECK(parse_backend("tensorrt") == BackendKind::TensorRT && std::string(to_string(BackendKind::OpenVINO)) == "openvino");
   CHECK_THROWS(Runtime("model.bin", cfg, o), InvalidArgument, "cannot tell the backend from the file name model.bin");
-  o.precision = "int4";
-  CHECK_THROWS(Runtime("m.onnx", cfg, o), InvalidArgument, "unknown precision 'int4'");
+  CHECK_THROWS(parse_precision("int4"), InvalidArgument, "unknown precision 'int4'");
+  CHECK(parse_precision("bf16") == Precision::BF16 && std::string(to_string(Precision::Default)) == "default");
   cfg.imgsz = 0;
-  o.precision = "f32";
   CHECK_THROWS(Runtime("m.onnx", cfg, o), InvalidArgument, "imgsz");
 }
 
 TEST(missing_module_via_plugin_dir) {
-  CHECK(plugins::plugin_dir() == kDirReady);
+  CHECK(plugin_dir() == kDirReady);
   PreprocessConfig cfg;
   for (const char* name : {"openvino", "tensorrt"}) {
-    const plugins::Status s = plugins::status(name);
+    const BackendStatus s = backend_status(name);
     CHECK(!s.loadable);
     const std::string file = std::string(name) == "openvino" ? "m.onnx" : "m.engine";
     if (s.built) {  // the module exists in the build, but not in the folder YOLOCLS_PLUGIN_DIR names
@@ -61,7 +58,7 @@ TEST(missing_module_via_plugin_dir) {
       CHECK_THROWS(Runtime(file, cfg), Unavailable, "this yolocls build has no");
     }
   }
-  CHECK_THROWS(plugins::get("onnxruntime"), InvalidArgument, "");
+  CHECK_THROWS(backend_status("onnxruntime"), InvalidArgument, "unknown backend 'onnxruntime'");
 }
 
 TEST(build_info_reports_the_modules_errors) {

@@ -67,9 +67,10 @@ class OpenVINOBackend(Backend):
         self.precision = precision
         try:
             with _native.native_errors():
-                self._rt = C.Runtime(str(path), preprocess=metadata.preprocess.to_dict(), backend="openvino",
-                                     device=device, threads=threads or 0, preprocess_threads=preprocess_threads,
-                                     num_requests=num_requests or 0, precision=precision)
+                options = C.RuntimeOptions(backend=C.Backend.OPENVINO, device=device, threads=threads or 0,
+                                           preprocess_threads=preprocess_threads, num_requests=num_requests or 0,
+                                           precision=C.Precision(precision))
+                self._rt = C.Runtime(str(path), _native.native_config(metadata.preprocess), options)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if precision != "f32":  # most likely the device lacks that precision, not a bad file

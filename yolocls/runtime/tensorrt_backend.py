@@ -86,9 +86,9 @@ class TensorRTBackend(Backend):
             trt_version = str(_native.backend_status("tensorrt").get("version") or "")
             if trt_version:
                 check_tensorrt_version(sidecar, trt_version, engine=path)
-            self._native = ext.Runtime(str(path), preprocess=self.metadata.preprocess.to_dict(), backend="tensorrt",
-                                       num_requests=num_requests, cuda_graph=cuda_graph,
-                                       cuda_preprocess=cuda_preprocess)
+            options = ext.RuntimeOptions(backend=ext.Backend.TENSORRT, num_requests=num_requests,
+                                         cuda_graph=cuda_graph, cuda_preprocess=cuda_preprocess)
+            self._native = ext.Runtime(str(path), _native.native_config(self.metadata.preprocess), options)
             self.impl = "native"
             return
         from yolocls.runtime.tensorrt_python import (

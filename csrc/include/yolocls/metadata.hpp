@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "yolocls/export.hpp"
 #include "yolocls/preprocess.hpp"
 
 namespace yolocls {
@@ -18,10 +19,10 @@ struct ModelMetadata {
 
 // Parse the metadata JSON (names as a list or {"0": ...} object, imgsz as an int or [h, w], the preprocess block).
 // Throws Error naming the problem.
-ModelMetadata parse_metadata(const std::string& json);
+YOLOCLS_API ModelMetadata parse_metadata(const std::string& json);
 
 // Read a model's metadata: "<model>.json" beside the model when it exists (TensorRT engines), else for .onnx the
 // "yolocls" metadata_props entry (read by the runtime itself, no ONNX library). Throws Error when none.
-ModelMetadata read_metadata(const std::string& model_path);
+YOLOCLS_API ModelMetadata read_metadata(const std::string& model_path);
 
 }  // namespace yolocls

@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include "yolocls/export.hpp"
+
 namespace yolocls {
 
 struct Classification {
@@ -11,10 +13,10 @@ struct Classification {
 };
 
 // Row-wise numerically stable softmax of `rows` x `classes` logits into `probs` (may alias `logits`).
-void softmax(const float* logits, int rows, int classes, float* probs);
+YOLOCLS_API void softmax(const float* logits, int rows, int classes, float* probs);
 
 // The k largest entries of one row of `classes` values, most probable first; ties keep the lower class id first
 // (like the NumPy path's stable argsort). k is clamped to 1..classes.
-std::vector<Classification> topk(const float* probs, int classes, int k);
+YOLOCLS_API std::vector<Classification> topk(const float* probs, int classes, int k);
 
 }  // namespace yolocls

@@ -7,6 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+
+#include "yolocls/export.hpp"
 
 namespace yolocls {
 
@@ -14,8 +17,18 @@ enum class Crop { Center, Stretch, Letterbox };
 enum class DType { Float32, Float16 };
 enum class ChannelOrder { RGB, BGR };
 
+// The spec's names of these values ("center", "stretch", "letterbox"; "RGB", "BGR"; "float32", "float16"), as the
+// metadata JSON, the Python package and the CLI spell them. parse_* is the one string -> enum conversion (the
+// metadata reader and the Python bindings call it); it throws InvalidArgument naming the value and the choices.
+YOLOCLS_API Crop parse_crop(const std::string& name);
+YOLOCLS_API ChannelOrder parse_channel_order(const std::string& name);
+YOLOCLS_API DType parse_dtype(const std::string& name);
+YOLOCLS_API const char* to_string(Crop crop);
+YOLOCLS_API const char* to_string(ChannelOrder order);
+YOLOCLS_API const char* to_string(DType dtype);
+
 // Model preprocessing settings (the `preprocess` block of the model metadata).
-struct PreprocessConfig {
+struct YOLOCLS_API PreprocessConfig {
   int imgsz = 224;
   Crop crop = Crop::Center;
   float mean[3] = {0.485f, 0.456f, 0.406f};  // per model-input channel
@@ -46,7 +59,7 @@ inline size_t preprocessed_elems(const PreprocessConfig& cfg) {
 // CPU preprocessing with a small persistent thread pool (std::thread) owned by this object.
 // run() may be called from several threads at once: a call that finds the pool busy runs single-threaded instead of
 // waiting. Moving or destroying a Preprocessor while run() is in progress is undefined.
-class Preprocessor {
+class YOLOCLS_API Preprocessor {
  public:
   // threads: worker count including the caller (1 = run inline, no threads started; 0 = hardware concurrency).
   explicit Preprocessor(int threads = 1);
@@ -68,17 +81,25 @@ class Preprocessor {
 };
 
 // One-shot single-threaded convenience wrapper around the same kernel.
-void preprocess(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype);
+YOLOCLS_API void preprocess(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype);
 
 // CUDA preprocessing (compiled when YOLOCLS_WITH_CUDA; otherwise throws Unavailable). `image.data` is device memory
 // (or mapped pinned host memory); `dst` is device memory for 3*imgsz*imgsz elements of `dtype`. The kernel is
 // enqueued on `stream` (a cudaStream_t, nullptr = legacy default stream) and NOT synchronised. Throws Error on a
 // CUDA failure (no device, no driver, launch error).
-void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream);
+YOLOCLS_API void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream);
+
+// CUDA preprocessing of `count` host uint8 frames (what Runtime does for TensorRT): uploads the region each frame reads
+// (pinned DMA, or zero-copy on integrated GPUs), runs the kernel into `dst` (device memory for
+// count * 3*imgsz*imgsz elements of `dtype`) on `stream` and synchronises it. Throws InvalidArgument on a bad image,
+// config or null `dst` (before touching the device), Unavailable without CUDA in the build or a GPU, Error on a CUDA
+// failure.
+YOLOCLS_API void preprocess_cuda_frames(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst,
+                                        DType dtype, void* stream);
 
 // True when this build contains the CUDA kernel (says nothing about a GPU being present).
-bool built_with_cuda();
+YOLOCLS_API bool built_with_cuda();
 // Number of usable CUDA devices (0 without a driver or a GPU, or when built without CUDA). Never throws.
-int cuda_device_count();
+YOLOCLS_API int cuda_device_count();
 
 }  // namespace yolocls

@@ -11,14 +11,27 @@
 #include <vector>
 
 #include "yolocls/error.hpp"
+#include "yolocls/export.hpp"
 #include "yolocls/metadata.hpp"
 #include "yolocls/postprocess.hpp"
 #include "yolocls/preprocess.hpp"
 
 namespace yolocls {
 
+// The inference engine: Auto picks it from the file name (.onnx/.xml -> OpenVINO, .engine/.plan/.trt -> TensorRT).
+enum class BackendKind { Auto, OpenVINO, TensorRT };
+// OpenVINO inference precision (RuntimeOptions::precision).
+enum class Precision { F32, BF16, F16, Default };
+
+// The names the CLI and Python use ("auto", "openvino", "tensorrt"; "f32", "bf16", "f16", "default"). parse_* throws
+// InvalidArgument naming the value and the choices.
+YOLOCLS_API BackendKind parse_backend(const std::string& name);
+YOLOCLS_API Precision parse_precision(const std::string& name);
+YOLOCLS_API const char* to_string(BackendKind backend);
+YOLOCLS_API const char* to_string(Precision precision);
+
 struct RuntimeOptions {
-  std::string backend = "auto";  // "auto" (by file extension), "openvino" or "tensorrt"
+  BackendKind backend = BackendKind::Auto;
   std::string device = "CPU";    // OpenVINO device; TensorRT uses device_id
   int device_id = 0;
   int threads = 0;               // inference threads (0 = the engine's default)
@@ -30,11 +43,10 @@ struct RuntimeOptions {
   // frame reads is uploaded as uint8) when this build has the kernel; false, or a build without CUDA, preprocesses
   // on the CPU and uploads the float tensor. Host backends (OpenVINO) always preprocess on the CPU.
   bool cuda_preprocess = true;
-  // OpenVINO inference precision: "f32" (default; bit-comparable with ONNX Runtime), "bf16" or "f16" (faster on
-  // hardware that has them, logits move ~1e-2: measure accuracy with `yolocls val --precision`), or "default"
-  // (OpenVINO's own choice, bf16 on CPUs with AVX512-BF16/AMX). Other values throw InvalidArgument. TensorRT ignores
-  // it (an engine's precision is fixed when it is built).
-  std::string precision = "f32";
+  // OpenVINO inference precision: F32 (default; bit-comparable with ONNX Runtime), BF16 or F16 (faster on hardware
+  // that has them, logits move ~1e-2: measure accuracy with `yolocls val --precision`), or Default (OpenVINO's own
+  // choice, bf16 on CPUs with AVX512-BF16/AMX). TensorRT ignores it (an engine's precision is fixed when it is built).
+  Precision precision = Precision::F32;
 };
 
 // Milliseconds spent per stage by one call. With CUDA preprocessing, preprocess_ms is the time to upload the frames and
@@ -45,7 +57,7 @@ struct Timings {
   double postprocess_ms = 0.0;
 };
 
-class Runtime {
+class YOLOCLS_API Runtime {
  public:
   // Model + preprocessing settings given by the caller (Python reads them from the metadata itself).
   Runtime(const std::string& model_path, const PreprocessConfig& preprocess, const RuntimeOptions& options = {});
@@ -82,7 +94,6 @@ class Runtime {
   std::unique_ptr<Impl> impl_;
 };
 
-// What this build contains.
 // What this build contains. OpenVINO and TensorRT backends are modules beside the library, loaded on first use
 // (libyolocls_openvino.so, libyolocls_tensorrt.so): `openvino`/`tensorrt` say the module was built; the version is
 // that of the engine library loaded here, empty with `*_error` saying why when the module cannot load (engine
@@ -96,7 +107,27 @@ struct BuildInfo {
   std::string openvino_error;    // why the OpenVINO module does not load (empty when it does)
   std::string tensorrt_error;
   std::string compiler;
+  std::string plugin_dir;        // folder the backend modules are loaded from (see plugin_dir())
 };
-BuildInfo build_info();
+YOLOCLS_API BuildInfo build_info();
+
+// Load state of one backend module ("openvino" or "tensorrt"); tries to load it when it was built. Never throws
+// except InvalidArgument for an unknown name.
+struct BackendStatus {
+  std::string name;
+  bool built = false;     // this build made the module
+  bool loadable = false;  // the module and its engine library load here
+  std::string version;    // engine library version (when loadable)
+  std::string error;      // why it does not load (when built but not loadable)
+  std::string path;       // the module file
+};
+YOLOCLS_API BackendStatus backend_status(const std::string& name);
+
+// Add a folder searched for a backend module's engine libraries when the dynamic loader's own search fails (e.g. the
+// openvino pip wheel's libs/ folder). Thread-safe; folders are searched in the order added.
+YOLOCLS_API void add_library_dir(const std::string& dir);
+
+// Folder the backend modules are loaded from: $YOLOCLS_PLUGIN_DIR when set, else the folder of libyolocls_runtime.
+YOLOCLS_API std::string plugin_dir();
 
 }  // namespace yolocls
