@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# mypy over the export and runtime packages, with TensorRT's API checked against tensorrt-stubs (dev extra).
+# (a) the committed type stub of the extension, yolocls/_C.pyi, is what the built module generates
+#     (scripts/gen_stubs.sh; skipped with a note where the extension is not built), and
+# (b) mypy over the yolocls package: every use of yolocls._C is checked against that stub, and TensorRT's API
+#     against tensorrt-stubs (dev extra).
 #
 # TensorRT cannot be installed without an NVIDIA GPU, so the stubs are what keeps the TensorRT code honest on
 # CPU machines. tensorrt-stubs 10.13 installs its .pyi files into site-packages/tensorrt/ without a py.typed
@@ -8,6 +11,19 @@
 # those lines parse (renames/defaults only; no signature is changed otherwise) and points MYPYPATH at it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# (a) The stub is up to date.
+if PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" python -c "from yolocls import _C" 2>/dev/null; then
+    FRESH="$(mktemp)"
+    bash scripts/gen_stubs.sh "$FRESH"
+    if ! diff -q yolocls/_C.pyi "$FRESH" >/dev/null; then
+        rm -f "$FRESH"
+        echo "typecheck: yolocls/_C.pyi is out of date with the built extension; run bash scripts/gen_stubs.sh and commit it" >&2
+        exit 1
+    fi
+    rm -f "$FRESH"
+else
+    echo "typecheck: yolocls._C is not built here; the committed yolocls/_C.pyi is used as it is"
+fi
 # --no-deps: tensorrt-stubs declares a dependency on the real `tensorrt` wheels (GBs, and their sdists fetch from
 # NVIDIA's index at install time, which fails without that index). The stubs need nothing to be read by mypy.
 if ! python -c "from importlib import metadata; metadata.distribution('tensorrt-stubs')" 2>/dev/null; then
@@ -50,4 +66,4 @@ mypy_path = $STUBS
 [mypy-tensorrt.*,tensorrt_bindings.*]
 ignore_errors = True
 INI
-python -m mypy --config-file "$STUBS/mypy.ini" yolocls/export yolocls/runtime "$@"
+python -m mypy --config-file "$STUBS/mypy.ini" yolocls "$@"
