@@ -131,6 +131,15 @@ def test_apply_matches_reference(seed: int) -> None:
     np.testing.assert_array_equal(apply(images, cfg, bgr=bgr, reference=True), want)  # forced: the definition
 
 
+def test_a_4d_array_is_a_batch_on_both_paths(rng: np.random.Generator) -> None:
+    batch = rng.integers(0, 256, (3, 20, 30, 3), dtype=np.uint8)
+    cfg = PreprocessConfig(imgsz=8)
+    want = reference(list(batch), cfg)
+    assert want.shape == (3, 3, 8, 8)
+    np.testing.assert_array_equal(reference(batch, cfg), want)
+    np.testing.assert_allclose(apply(batch, cfg), want, rtol=0, atol=1e-5)
+
+
 @pytest.mark.skipif(not _native.available(), reason="yolocls._C is not built")
 def test_apply_uses_the_kernel_when_built(rng: np.random.Generator) -> None:
     img = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)

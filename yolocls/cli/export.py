@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from yolocls.cli._common import sigterm_as_interrupt, user_errors
+from yolocls.cli._options import Device, batch_size_option, half_option, imgsz_option, weights_option
+from yolocls.export.formats import FORMATS
 
 
 def _load_weights(weights: str) -> tuple[Any, Path]:
@@ -44,8 +46,9 @@ def _image_list(images: Path | None) -> list[Path] | None:
         return [images]
     if not images.is_dir():
         raise FileNotFoundError(2, "No such file", str(images))
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-    files = sorted(p for p in images.iterdir() if p.suffix.lower() in exts)[:16]
+    from yolocls.data.io import is_image_file
+
+    files = sorted(p for p in images.iterdir() if is_image_file(p))[:16]
     if not files:
         raise InputError(f"no images in {images} for --verify-images")
     return files
@@ -62,20 +65,17 @@ def _variant_words(meta: Any) -> str:
 
 @user_errors
 def export(
-    weights: Annotated[str, typer.Option("--weights", help="Checkpoint (.pt, ours or an official YOLOv5 *-cls.pt), "
-                                                           "or a zoo model name for random weights.")],
-    include: Annotated[str, typer.Option("--include", help="Comma-separated formats: onnx, triton, engine "
-                                                           "(engine: TensorRT on this GPU; triton then serves it).")
-                       ] = "onnx",
-    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
-                                              help="Input size in px (default: the model's).")] = None,
+    weights: Annotated[str, weights_option("Checkpoint (.pt, ours or an official YOLOv5 *-cls.pt), or a zoo model "
+                                           "name for random weights.")],
+    include: Annotated[str, typer.Option("--include", help="Comma-separated formats. " + "; ".join(
+        f"{f.name}: {f.description}" for f in FORMATS.values()) + ".")] = "onnx",
+    imgsz: Annotated[int | None, imgsz_option("Input size in px (default: the model's).")] = None,
     dynamic: Annotated[bool, typer.Option("--dynamic/--no-dynamic", help="Dynamic batch axis.")] = True,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Traced batch (the fixed batch with "
-                                                                         "--no-dynamic).")] = 1,
+    batch_size: Annotated[int, batch_size_option("Traced batch (the fixed batch with --no-dynamic).")] = 1,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset (11-20).")] = 17,
     simplify: Annotated[bool, typer.Option("--simplify/--no-simplify", help="Simplify with onnxsim.")] = True,
-    half: Annotated[bool, typer.Option("--half", help="FP16 weights, float32 inputs/outputs; writes its own file "
-                                                      "(best.fp16.onnx), the FP32 best.onnx is left alone.")] = False,
+    half: Annotated[bool, half_option("FP16 weights, float32 inputs/outputs; writes its own file (best.fp16.onnx), "
+                                      "the FP32 best.onnx is left alone.")] = False,
     half_io: Annotated[bool, typer.Option("--half-io", help="FP16 with float16 inputs/outputs (implies --half), for "
                                                             "consumers that feed float16 (YOLOv5's/ultralytics' "
                                                             "--half); writes best.fp16-io.onnx.")] = False,
@@ -95,8 +95,7 @@ def export(
                                                      "(default: <output folder>/triton).")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Triton max_batch_size and the engine's "
                                                                       "largest batch.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="ONNX export always traces on the CPU in fp32; engines "
-                                                         "build on the current GPU.")] = "cpu",
+    device: Device = "",
 ) -> None:
     """Export a classifier to ONNX (with metadata, verified against PyTorch), a TensorRT engine, a Triton repository."""
     sigterm_as_interrupt()  # a kill mid-write removes the temp file and exits with one line, as Ctrl-C does
@@ -107,24 +106,22 @@ def export(
     require("export", "`yolocls export`", ("onnx", *(["onnxsim"] if simplify else []),
                                             *(["onnxconverter_common"] if half or half_io else []),
                                             *(["onnxruntime"] if verify else [])))
-    from yolocls.export.formats import parse_include
+    from yolocls.export.formats import check_options, parse_include
     from yolocls.export.onnx import check_opset
 
     formats = parse_include(include)
     check_opset(opset)
     names = [f.name for f in formats]
     half = half or half_io
-    if half_io and "engine" in names:
-        raise InputError("--half-io files take float16 inputs, which yolocls' engines do not: build the engine "
-                         "from --half alone (FP16 weights, float32 inputs/outputs)")
-    if "engine" in names:  # fail before the ONNX export when TensorRT cannot run here
+    check_options(formats, [opt for opt, given in (("half_io", half_io),) if given])
+    if any(f.needs_gpu for f in formats):  # fail before the ONNX export when TensorRT cannot run here
         from yolocls.runtime.tensorrt_python import import_tensorrt
 
         import_tensorrt()
-    if str(device).strip().lower() != "cpu":
+    if str(device).strip().lower() not in ("", "cpu"):
         from yolocls.utils.torch_utils import select_device
 
-        select_device(device)  # validates; export itself always traces on the CPU in fp32
+        select_device(device)  # validates; the ONNX export always traces on the CPU in fp32, engines build on GPU 0
     if output is not None and output.suffix.lower() != ".onnx":
         raise InputError(f"--output must end in .onnx, got {output}")
 

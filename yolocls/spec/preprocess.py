@@ -240,7 +240,10 @@ def _triple(values: Any, what: str) -> tuple[float, float, float]:
 
 
 def _as_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    out = [images] if isinstance(images, np.ndarray) else list(images)
+    if isinstance(images, np.ndarray):
+        out = list(images) if images.ndim == 4 else [images]  # an NxHxWx3 batch is N images
+    else:
+        out = list(images)
     if not out:
         raise InputError("no images given")
     return out
@@ -269,7 +272,8 @@ def reference(images: np.ndarray | Sequence[np.ndarray], cfg: PreprocessConfig, 
     """The definition: NumPy float64 preprocessing of one uint8 HxWx3 image or a list of them.
 
     Args:
-        images: uint8 arrays HxWx3 in BGR order (``bgr=True``, OpenCV's) or RGB, any strides.
+        images: one uint8 HxWx3 array in BGR order (``bgr=True``, OpenCV's) or RGB, any strides; a list of them
+            or an NxHxWx3 array.
         cfg: the model's settings.
         dtype: ``np.float32`` or ``np.float16``.
         out: optional C-contiguous ``[N, 3, imgsz, imgsz]`` array of ``dtype`` to fill.
@@ -298,13 +302,13 @@ def apply(images: np.ndarray | Sequence[np.ndarray], cfg: PreprocessConfig, bgr:
     Same arguments and result as :func:`reference` (they agree to 1e-5 in float32, one ulp in float16).
     ``reference=True`` forces the NumPy definition (tests, debugging).
     """
+    frames = _as_list(images)
     if not reference:
         from yolocls import _native  # lazy: the spec stays a leaf; _native imports only the errors and _C
 
         if _native.available():
-            return _native.preprocess(images if isinstance(images, np.ndarray) else list(images), cfg, bgr=bgr,
-                                      dtype=dtype, out=out)
-    return _reference(images, cfg, bgr=bgr, dtype=dtype, out=out)
+            return _native.preprocess(frames, cfg, bgr=bgr, dtype=dtype, out=out)
+    return _reference(frames, cfg, bgr=bgr, dtype=dtype, out=out)
 
 
 _reference = reference  # apply's keyword shadows the function's name inside it
