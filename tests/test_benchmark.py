@@ -201,19 +201,26 @@ def test_plot_png(report: dict[str, Any], tmp_path: Path) -> None:
 def test_cli_benchmark_and_from_json(cache: Path, tmp_path: Path) -> None:
     j, md, png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
     r = CliRunner().invoke(app, ["benchmark", "--model", "tiny-cls", "--imgsz", "64", "--runs", "2", "--warmup", "0",
-                                 "--threads", "1", "--backends", "onnxruntime,tensorrt", "--cache-dir", str(cache),
-                                 "--json", str(j), "--markdown", str(md), "--plot", str(png)])
+                                 "--threads", "1", "--backend", "onnxruntime", "--backend", "tensorrt", "--cache-dir",
+                                 str(cache), "--save-json", str(j), "--markdown", str(md), "--plot", str(png)])
     assert r.exit_code == 0, r.output
     assert "tiny-cls" in r.output and "CPU onnxruntime ms" in r.output
     assert j.is_file() and md.read_text().startswith("## Latency") and png.stat().st_size > 1000
     r2 = CliRunner().invoke(app, ["benchmark", "--from-json", str(j)])
     assert r2.exit_code == 0 and "tiny-cls" in r2.output
+    # --json: the report, alone, on stdout (the same JSON --save-json writes)
+    r3 = CliRunner().invoke(app, ["benchmark", "--from-json", str(j), "--json"])
+    assert r3.exit_code == 0 and json.loads(r3.stdout) == json.loads(j.read_text())
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["--model", "tiny-cls", "--backends", "tflite"], "unknown backend"),
+    (["--model", "tiny-cls", "--backend", "tflite"],
+     "invalid value 'tflite' for --backend: must be one of torch, onnxruntime, openvino, tensorrt"),
+    (["--model", "tiny-cls", "--backends", "tflite"], "unknown backend"),  # the old comma-list spelling
     (["--model", "nosuchnet"], "unknown model"),
-    (["--model", "tiny-cls", "--batch", "1,a"], "batch sizes"),
+    (["--model", "tiny-cls", "--batch-size", "1,a"], "batch sizes"),
+    (["--model", "tiny-cls", "--precision", "fp8"], "must be one of fp32, fp16, bf16, int8"),
+    (["--model", "tiny-cls", "--precision", "int8"], "int8 is the precision of a model file"),
 ])
 def test_cli_user_errors_are_one_line(args: list[str], msg: str) -> None:
     r = CliRunner().invoke(app, ["benchmark", *args])
@@ -326,3 +333,92 @@ def test_interleaved_measurement_alternates_and_isolates_failures() -> None:
     first_b = timed.index("b")
     assert timed[:5] == ["a"] * 5 and "a" in timed[first_b:]  # chunks of 5, a and b take turns
     assert res["a"]["stages"]["inference"]["median_ms"] == 1.0
+
+
+# ----------------------------------------------------------------------------------------------- precision rows
+def _qdq_twin(tmp_path: Path) -> tuple[Path, Path]:
+    """tiny.onnx (ours, FP32) and tiny.int8.onnx quantized to Q/DQ by ONNX Runtime's quantizer (no `quantization`
+    metadata: found by its DequantizeLinear nodes)."""
+    pytest.importorskip("onnxruntime.quantization")
+    from conftest import export_tiny_onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    src = export_tiny_onnx(tmp_path / "tiny.onnx")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.it = iter([{"images": rng.normal(size=(1, 3, 32, 32)).astype(np.float32)} for _ in range(4)])
+
+        def get_next(self) -> Any:
+            return next(self.it, None)
+
+    dst = tmp_path / "tiny.int8.onnx"
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    return src, dst
+
+
+def test_file_precision_and_fp32_twin_names(tmp_path: Path) -> None:
+    src, dst = _qdq_twin(tmp_path)
+    assert bm.onnx_precision(src) == "fp32" and bm.onnx_precision(dst) == "int8"
+    assert (bm.base_name("best.int8"), bm.base_name("best.fp16-io.norm"), bm.base_name("best")) == \
+        ("best", "best.norm", "best")
+    # the metadata alone says int8 too (yolocls export --int8 writes a `quantization` object)
+    from yolocls.export.onnx import read_metadata, write_metadata
+
+    tagged = tmp_path / "tagged.onnx"
+    tagged.write_bytes(src.read_bytes())
+    import onnx
+
+    m = onnx.load(str(tagged))
+    meta = json.loads(next(p.value for p in m.metadata_props if p.key == "yolocls"))
+    meta["quantization"] = {"scheme": "test"}
+    next(p for p in m.metadata_props if p.key == "yolocls").value = json.dumps(meta)
+    onnx.save(m, str(tagged))
+    assert bm.onnx_precision(tagged) == "int8"
+    assert read_metadata and write_metadata  # the exporter's own reader/writer exist for the real path
+
+
+def test_int8_file_is_an_int8_row_with_agreement_vs_its_fp32_file(tmp_path: Path) -> None:
+    src, dst = _qdq_twin(tmp_path)
+    settings = bm.BenchmarkSettings(backends=("onnxruntime",), cache_dir=str(tmp_path / "c"),  # type: ignore[arg-type]
+                                    **{**FAST, "imgsz": 32})
+    rows = list(bm.iter_benchmark(weights=[dst, src], settings=settings))  # INT8 first: filled in at the end
+    by = {r["precision"]: r for r in rows}
+    assert set(by) == {"fp32", "int8"} and all(r["status"] == "ok" for r in rows), rows
+    assert by["int8"]["base"] == by["fp32"]["base"] == "tiny" and by["fp32"]["vs_fp32"] is None
+    v = by["int8"]["vs_fp32"]
+    assert v["images"] == bm.AGREEMENT_IMAGES and 0.0 <= v["top1_agreement"] <= 1.0
+    assert v["reference"] == "tiny fp32 on onnxruntime" and v["speedup_e2e"] > 0
+    report = br.new_report(settings.to_dict(), rows, machine={})
+    headers, table = br.summary_table(report)
+    assert "CPU onnxruntime int8 ms" in headers and "CPU onnxruntime ms" in headers and len(table) == 1
+    text = br.render_text(report)
+    assert "vs fp32" in text and f"of {bm.AGREEMENT_IMAGES}" in text
+
+
+def test_agreement_counts_disagreements() -> None:
+    rows = [{"base": "m", "backend": "onnxruntime", "precision": p, "batch": 1, "status": "ok",
+             "stages": {"end_to_end": {"median_ms": ms}}} for p, ms in (("fp32", 4.0), ("int8", 2.0))]
+    top1 = {("m", "onnxruntime", "fp32"): np.array([0, 1, 2, 3]), ("m", "onnxruntime", "int8"): np.array([0, 1, 2, 0])}
+    bm.add_vs_fp32(rows, top1, "4 test images")
+    v = rows[1]["vs_fp32"]
+    assert v["top1_agreement"] == 0.75 and v["speedup_e2e"] == 2.0 and v["fp32_classes"] == 4
+    assert "vs_fp32" not in rows[0]  # fp32 rows are the reference
+
+
+def test_bf16_rows_are_measured_or_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    src = bm.ModelSource(name="m", digest="0", onnx_path=Path("m.onnx"))
+    monkeypatch.setattr(bm, "hint_supported", lambda p: False)
+    assert "no bf16 units" in (bm.hint_skip_reason("bf16", "openvino", src) or "")
+    monkeypatch.setattr(bm, "hint_supported", lambda p: True)
+    assert bm.hint_skip_reason("bf16", "openvino", src) is None
+    assert "OpenVINO inference hint" in (bm.hint_skip_reason("bf16", "onnxruntime", src) or "")
+    assert "already int8" in (bm.hint_skip_reason("bf16", "openvino",
+                                                  bm.ModelSource(name="q", digest="0", precision="int8")) or "")
+    settings = bm.BenchmarkSettings(backends=("onnxruntime", "openvino"), precisions=("fp32", "bf16"))
+    assert bm._row_kinds(settings) == [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
+    assert bm._row_kinds(settings, "int8") == [("onnxruntime", "fp32"), ("openvino", "fp32")]
+    with pytest.raises(InputError, match="int8 is the precision of a model file"):
+        bm.BenchmarkSettings(precisions=("int8",))

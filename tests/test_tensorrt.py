@@ -172,7 +172,7 @@ def test_route_tensorrt_11_strongly_typed() -> None:
     assert (r.precision, r.strongly_typed, r.needs_fp16_onnx) == ("fp32", True, False)
     with pytest.raises(InputError, match="Q/DQ"):
         select_precision_route("11.0", fp16=True, int8=True)
-    with pytest.raises(InputError, match="--no-fp16"):
+    with pytest.raises(InputError, match="--no-half"):
         select_precision_route("11.0", fp16=False, onnx_fp16=True)
 
 

@@ -6,8 +6,10 @@ or plotted later on another machine without re-running anything.
 Report JSON (``schema: yolocls.benchmark/1``)::
 
     {"schema", "created", "settings": {...}, "machine": {...},
-     "rows": [{"model", "backend", "device", "batch", "imgsz", "params_m", "gflops", "gflops_true",
-               "status": "ok"|"skipped"|"failed", "reason", "runs", "warmup", "budget_hit",
+     "rows": [{"model", "base", "backend", "precision": "fp32"|"fp16"|"bf16"|"int8", "device", "batch", "imgsz",
+               "params_m", "gflops", "gflops_true", "status": "ok"|"skipped"|"failed", "reason", "runs", "warmup",
+               "budget_hit", "vs_fp32": null | {"top1_agreement", "images", "fp32_classes", "reference",
+                                               "images_from", "speedup_e2e"},
                "stages": {"preprocess"|"inference"|"postprocess"|"end_to_end":
                           {"median_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms"}},
                "images_per_s", "published": {...}}]}
@@ -187,6 +189,11 @@ def load_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def to_jsonable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as :func:`save_json` writes it (NaN as None), for printing."""
+    return dict(_nan_to_none(report))
+
+
 def _nan_to_none(obj: Any) -> Any:
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
@@ -209,9 +216,23 @@ def _num(v: Any, fmt: str = "{:.1f}") -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
 
 
-def _col_name(backend: str, device: str) -> str:
+def _col_name(backend: str, device: str, precision: str = "fp32") -> str:
     kind = "CPU" if str(device).lower() == "cpu" else "GPU"
-    return f"{kind} {backend} ms"
+    return f"{kind} {backend}{'' if precision == 'fp32' else ' ' + precision} ms"
+
+
+def _col(r: dict[str, Any]) -> str:
+    return _col_name(r["backend"], r.get("device", "cpu"), r.get("precision", "fp32"))
+
+
+def vs_fp32_cell(r: dict[str, Any]) -> str:
+    """'top-1 97% of 32, 1.84x' for a reduced-precision row compared with its fp32 model ('' otherwise)."""
+    v = r.get("vs_fp32") or {}
+    if not v:
+        return ""
+    sp = v.get("speedup_e2e")
+    classes = f" ({v['fp32_classes']} classes)" if v.get("fp32_classes") else ""
+    return f"top-1 {v['top1_agreement']:.0%} of {v['images']}{classes}" + (f", {sp:.2f}x" if sp else "")
 
 
 def _row_cell(row: dict[str, Any]) -> str:
@@ -233,21 +254,21 @@ def summary_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = report["rows"]
     cols: list[str] = []
     for r in rows:
-        c = _col_name(r["backend"], r.get("device", "cpu"))
+        c = _col(r)
         if c not in cols:
             cols.append(c)
-    keys: list[tuple[str, int]] = []
+    keys: list[tuple[str, int]] = []  # one line per model and batch: an INT8/FP16 file beside its FP32 one
     for r in rows:
-        k = (r["model"], int(r["batch"]))
+        k = (r.get("base") or r["model"], int(r["batch"]))
         if k not in keys:
             keys.append(k)
     headers = ["model", "size", "batch", "params M", f"FLOPs@{_size_label(report)} B", "GFLOPs true", *cols,
                "pub. CPU ONNX ms", "pub. V100 TRT ms"]
     out = []
     for model, batch in keys:
-        group = [r for r in rows if r["model"] == model and int(r["batch"]) == batch]
+        group = [r for r in rows if (r.get("base") or r["model"]) == model and int(r["batch"]) == batch]
         first = group[0]
-        cells = {_col_name(r["backend"], r.get("device", "cpu")): _row_cell(r) for r in group}
+        cells = {_col(r): _row_cell(r) for r in group}
         pub = first.get("published") or {}
         out.append([model, str(first.get("imgsz", "")), str(batch), _num(first.get("params_m"), "{:.2f}"),
                     _num(first.get("gflops"), "{:.2f}"), _num(first.get("gflops_true"), "{:.2f}"),
@@ -266,11 +287,12 @@ def _size_label(report: dict[str, Any]) -> str:
 
 def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Per (model, backend, batch): median of each stage, p90/p99 of end to end, images/s, runs (or the reason)."""
-    headers = ["model", "backend", "device", "batch", "pre ms", "infer ms", "infer p90", "post ms", "e2e ms",
-               "e2e p90", "e2e p99", "img/s", "runs"]
+    reduced = any(r.get("precision", "fp32") != "fp32" for r in report["rows"])
+    headers = ["model", "backend", "prec", "device", "batch", "pre ms", "infer ms", "infer p90", "post ms", "e2e ms",
+               "e2e p90", "e2e p99", "img/s", "runs", *(["vs fp32"] if reduced else [])]
     out = []
     for r in report["rows"]:
-        head = [r["model"], r["backend"], str(r.get("device", "cpu")), str(r["batch"])]
+        head = [r["model"], r["backend"], r.get("precision", "fp32"), str(r.get("device", "cpu")), str(r["batch"])]
         if r.get("status") != "ok":
             why = r.get("reason") or r.get("status", "")
             out.append([*head, f"{r.get('status')}: {why}"] + [""] * (len(headers) - len(head) - 1))
@@ -279,7 +301,8 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         out.append([*head, _ms(st.get("preprocess")), _ms(st.get("inference")), _ms(st.get("inference"), "p90_ms"),
                     _ms(st.get("postprocess")), _ms(st.get("end_to_end")), _ms(st.get("end_to_end"), "p90_ms"),
                     _ms(st.get("end_to_end"), "p99_ms"), _num(r.get("images_per_s")),
-                    f"{r.get('runs')}{'*' if r.get('budget_hit') else ''}"])
+                    f"{r.get('runs')}{'*' if r.get('budget_hit') else ''}",
+                    *([vs_fp32_cell(r) or "-"] if reduced else [])])
     return headers, out
 
 
@@ -323,7 +346,12 @@ def _notes(report: dict[str, Any]) -> list[str]:
              "thop MACs of the fused model at 32 px, scaled to the size; the published FLOPs@224 at 224); GFLOPs "
              "true: 2 x Conv+Linear MACs at the given size. "
              "e2e: uint8 BGR frame -> top-5. runs*: stopped by the time budget."]
-    skipped = sorted({(r["backend"], r.get("reason") or "") for r in report["rows"] if r.get("status") == "skipped"})
+    vs = next((r["vs_fp32"] for r in report["rows"] if r.get("vs_fp32")), None)
+    if vs:
+        notes.append(f"vs fp32: top-1 agreement of a reduced-precision row with its fp32 model ({vs['images_from']}) "
+                     "and its end-to-end speed-up over the fp32 row of the same backend and batch.")
+    skipped = sorted({(r["backend"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"]),
+                       r.get("reason") or "") for r in report["rows"] if r.get("status") == "skipped"})
     notes += [f"Skipped {b}: {why}" for b, why in skipped]
     return notes
 
@@ -371,7 +399,8 @@ def plot_latency(report: dict[str, Any], path: str | Path, x: str = "params_m", 
     for r in ok:
         med = r["stages"].get(stage, {}).get("median_ms")
         if med:
-            series.setdefault(f"{r['backend']} ({r.get('device', 'cpu')})", []).append((r[x], med, r["model"]))
+            prec = "" if r.get("precision", "fp32") == "fp32" else " " + r["precision"]
+            series.setdefault(f"{r['backend']}{prec} ({r.get('device', 'cpu')})", []).append((r[x], med, r["model"]))
     for label, pts in series.items():
         pts.sort()
         # markers only: the models are different families, a line between them would suggest a trend

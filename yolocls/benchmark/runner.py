@@ -6,6 +6,12 @@ Exports a backend needs (ONNX, TensorRT engines) are made on the fly and cached 
 weights, so a second run starts measuring at once. Backends that cannot run here become ``skipped`` rows with
 the reason, never an error.
 
+Precision: a row's ``precision`` is the file's (``int8`` for a Q/DQ ONNX from ``yolocls export --int8``,
+``fp16`` for an FP16 export, else ``fp32``) or, for OpenVINO rows of an fp32 model, the inference hint asked with
+``precisions`` (``bf16``, ``fp16``; skipped with the reason where the CPU has no such units). Every reduced-precision
+row carries ``vs_fp32``: its top-1 agreement with the fp32 model (the same source, or the FP32 file an INT8/FP16
+file was made from: ``best.int8.onnx`` -> ``best.onnx``) on the same images, and the speed ratio of the two.
+
 Use :func:`run_benchmark` (or :func:`iter_benchmark` to show progress) and render with
 :mod:`yolocls.benchmark.report`.
 """
@@ -27,6 +33,11 @@ from yolocls.benchmark.report import NOT_AVAILABLE, images_per_second, latency_s
 from yolocls.errors import InputError, YoloclsError
 
 BACKEND_ORDER = ("torch", "onnxruntime", "openvino", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # the CLI's Precision words (yolocls.cli._options.Precision)
+RUNTIME_HINTS = {"fp16": "f16", "bf16": "bf16"}  # OpenVINO inference-precision hints a row can ask for
+#: CPU flags (/proc/cpuinfo) that give OpenVINO native units for a hint; without them it computes in fp32
+HINT_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+AGREEMENT_IMAGES = 32  # synthetic frames for the top-1 agreement when no --images folder is given
 FRAME_HW = (720, 1280)  # a 720p camera frame
 EXCLUDED_FROM_ALL = ("tiny",)  # model families left out of --models all (test-only)
 
@@ -48,6 +59,10 @@ class BenchmarkSettings:
         cache_dir: where exports are cached (default ``$YOLOCLS_CACHE`` or ``~/.cache/yolocls/bench``).
         frame_hw: (height, width) of the synthetic BGR frames.
         seed: seed for random-init zoo weights and the frames (weights matter for the cache key only).
+        precisions: ``fp32`` and/or OpenVINO inference hints ``bf16``/``fp16`` (extra OpenVINO rows of fp32
+            models). ``int8`` is a property of a model file (benchmark the ``.int8.onnx``), not a setting.
+        agreement_images: a folder of images for the top-1 agreement of reduced-precision rows with fp32 (default:
+            :data:`AGREEMENT_IMAGES` synthetic frames).
     """
 
     imgsz: int = 224
@@ -62,6 +77,8 @@ class BenchmarkSettings:
     cache_dir: str | None = None
     frame_hw: tuple[int, int] = FRAME_HW
     seed: int = 0
+    precisions: tuple[str, ...] = ("fp32",)
+    agreement_images: str | None = None
 
     def __post_init__(self) -> None:
         def positive(name: str, v: Any) -> None:
@@ -84,6 +101,15 @@ class BenchmarkSettings:
         if not self.time_budget_s > 0:
             raise InputError(f"time budget must be > 0 seconds, got {self.time_budget_s!r}")
         self.device = str(self.device).strip().lower() or "cpu"
+        self.precisions = tuple(dict.fromkeys(str(getattr(p, "value", p)).strip().lower() for p in self.precisions))
+        for p in self.precisions:
+            if p == "int8":
+                raise InputError("int8 is the precision of a model file, not a runtime setting: benchmark an INT8 "
+                                 "Q/DQ ONNX (yolocls export --int8 writes <stem>.int8.onnx) with --weights")
+            if p not in PRECISIONS:
+                raise InputError(f"unknown precision {p!r}; choose from fp32, fp16, bf16")
+        if not self.precisions:
+            self.precisions = ("fp32",)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -171,6 +197,45 @@ class ModelSource:
     gflops: float | None = None
     gflops_true: float | None = None
     published: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"  # of the weights: int8 (Q/DQ ONNX), fp16 (FP16 export) or fp32
+    base: str = ""  # the fp32 model it compares with: best.int8.onnx -> best (default: name)
+
+    def __post_init__(self) -> None:
+        self.base = self.base or self.name
+
+
+_VARIANT_TAGS = (".int8", ".fp16-io", ".fp16")  # yolocls.export.onnx.variant_path's precision tags
+
+
+def base_name(stem: str) -> str:
+    """The FP32 file's stem of an export variant: ``best.int8`` -> ``best``, ``best.fp16.norm`` -> ``best.norm``."""
+    for tag in _VARIANT_TAGS:
+        if tag + "." in stem + ".":
+            i = (stem + ".").index(tag + ".")
+            return stem[:i] + stem[i + len(tag):]
+    return stem
+
+
+def onnx_precision(path: str | os.PathLike[str]) -> str:
+    """``int8`` for a Q/DQ ONNX (``quantization`` in yolocls' metadata, or DequantizeLinear nodes), ``fp16`` for
+    FP16 weights, else ``fp32``. Reads the file with the spec's ONNX reader (no onnx import)."""
+    import json
+    import mmap
+
+    from yolocls.spec.onnx import read_onnx_info
+
+    info = read_onnx_info(path)
+    try:
+        meta = json.loads(info.props.get("yolocls", "{}"))
+    except ValueError:
+        meta = {}
+    if isinstance(meta, dict) and meta.get("quantization"):
+        return "int8"
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        # NodeProto.op_type (field 4, length-delimited) = "DequantizeLinear": the Q/DQ form's signature
+        if m.find(b'"\x10DequantizeLinear') >= 0:
+            return "int8"
+    return "fp16" if info.fp16_weights else "fp32"
 
 
 def _digest_module(module: Any) -> str:
@@ -230,10 +295,11 @@ def file_source(path: str | os.PathLike[str], imgsz: int = 224) -> ModelSource:
                           module=module)
         return _with_cost(src, imgsz)
     if suffix == ".onnx":
-        from yolocls.runtime.onnx_meta import read_onnx_info
+        from yolocls.spec.onnx import read_onnx_info
 
         params_m = read_onnx_info(path).parameter_count / 1e6  # our reader: no onnx import
-        return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params_m)
+        return ModelSource(name=path.stem, digest=_digest_file(path), onnx_path=path, params_m=params_m,
+                           precision=onnx_precision(path), base=base_name(path.stem))
     raise InputError(f"--weights must be a .pt checkpoint or an .onnx export, got {path.name!r}")
 
 
@@ -347,6 +413,43 @@ def _no_gpu_reason() -> str | None:
     return None
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith(("flags", "features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def hint_skip_reason(precision: str, backend: str, src: ModelSource) -> str | None:
+    """Why an OpenVINO ``precision`` hint row (bf16/fp16) is not measured for ``src`` (None when it is)."""
+    if backend != "openvino":
+        return f"{precision} is an OpenVINO inference hint; {backend} runs the file's own precision"
+    if src.precision != "fp32":
+        return f"the file is already {src.precision}"
+    if not hint_supported(precision):
+        flags = HINT_CPU_FLAGS[precision]
+        return (f"this CPU has no {precision} units ({' or '.join(flags)}; OpenVINO's OPTIMIZATION_CAPABILITIES "
+                f"lack {precision.upper()}): OpenVINO would compute in fp32, so a {precision} row would measure fp32 "
+                "under another name")
+    return None
+
+
+def hint_supported(precision: str) -> bool:
+    """Whether OpenVINO's CPU plugin runs ``precision`` (bf16/fp16) natively here: its OPTIMIZATION_CAPABILITIES
+    when the openvino package is installed, else the CPU flags of :data:`HINT_CPU_FLAGS`."""
+    try:
+        import openvino as ov
+
+        return precision.upper() in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - no openvino package (the C++ backend needs none), or no CPU plugin
+        return bool(cpu_flags() & set(HINT_CPU_FLAGS[precision]))
+
+
 def row_device(backend: str, device: str) -> str:
     """Where the backend runs: TensorRT on the GPU, OpenVINO on the CPU, the others on ``device``."""
     if backend == "tensorrt":
@@ -354,9 +457,15 @@ def row_device(backend: str, device: str) -> str:
     return "cpu" if backend == "openvino" else device
 
 
-def open_backend(backend: str, src: ModelSource, settings: BenchmarkSettings, cache: Path) -> Any:
-    """A :class:`yolocls.runtime.Backend` for ``src`` on ``backend``, exporting what it needs first."""
+def open_backend(backend: str, src: ModelSource, settings: BenchmarkSettings, cache: Path,
+                 precision: str = "fp32") -> Any:
+    """A :class:`yolocls.runtime.Backend` for ``src`` on ``backend``, exporting what it needs first; ``precision``
+    ``bf16``/``fp16`` asks OpenVINO for that inference precision (:data:`RUNTIME_HINTS`)."""
     from yolocls.runtime import load
+
+    if precision in RUNTIME_HINTS:
+        return load(onnx_for(src, settings.imgsz, cache), backend="openvino", device="cpu",
+                    threads=settings.threads, precision=RUNTIME_HINTS[precision])
 
     if backend == "torch":
         import torch
@@ -445,50 +554,137 @@ def _one_line(e: BaseException) -> str:
     return text if isinstance(e, YoloclsError) else f"{type(e).__name__}: {text[:300]}"
 
 
-def _base_row(src: ModelSource, backend: str, settings: BenchmarkSettings, batch: int) -> dict[str, Any]:
-    return {"model": src.name, "backend": backend, "device": row_device(backend, settings.device), "batch": batch,
+def _base_row(src: ModelSource, backend: str, settings: BenchmarkSettings, batch: int, precision: str = "fp32"
+              ) -> dict[str, Any]:
+    prec = src.precision if precision == "fp32" else precision
+    return {"model": src.name, "base": src.base, "backend": backend, "precision": prec, "vs_fp32": None,
+            "device": row_device(backend, settings.device), "batch": batch,
             "imgsz": settings.imgsz, "params_m": src.params_m, "gflops": src.gflops, "gflops_true": src.gflops_true,
             "published": dict(src.published), "status": "ok", "reason": None, "runs": 0,
             "warmup": settings.warmup, "budget_hit": False, "stages": {}, "images_per_s": float("nan")}
 
 
-def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequence[np.ndarray]
+def _row_kinds(settings: BenchmarkSettings, file_precision: str = "fp32") -> list[tuple[str, str]]:
+    """(backend, precision) pairs in table order: each backend at the file's precision, then OpenVINO's hint rows
+    (for an fp32 model only: an INT8/FP16 file runs at its own precision)."""
+    out = []
+    for backend in settings.backends:
+        out.append((backend, "fp32"))
+        if file_precision == "fp32" and backend == "openvino":
+            out += [(backend, p) for p in settings.precisions if p != "fp32"]
+    return out
+
+
+def _label(backend: str, precision: str) -> str:
+    return backend if precision == "fp32" else f"{backend} {precision}"
+
+
+def top1_of(backend: Any, images: Sequence[np.ndarray]) -> np.ndarray:
+    """Top-1 class ids of ``images`` (one ``predict`` per image: every batch profile takes it)."""
+    return np.array([backend.predict([im], topk=1)[0][0].class_id for im in images], dtype=np.int64)
+
+
+def iter_source_rows(src: ModelSource, settings: BenchmarkSettings, frames: Sequence[np.ndarray],
+                     agreement: Sequence[np.ndarray] = (), top1: dict[tuple[str, str, str], np.ndarray] | None = None
                      ) -> Iterator[dict[str, Any]]:
-    """Rows for one source: every backend x batch, skipped/failed ones with the reason."""
+    """Rows for one source: every (backend, precision) x batch, skipped/failed ones with the reason.
+
+    With ``agreement`` images, the top-1 ids of every opened backend on them go into ``top1`` under
+    ``(src.base, backend, row precision)`` (for :func:`add_vs_fp32`).
+    """
     cache = cache_dir(settings.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     opened: dict[str, Any] = {}
-    for backend in settings.backends:
+    kinds = _row_kinds(settings, src.precision)
+    for backend, prec in kinds:
+        label = _label(backend, prec)
         reason = skip_reason(backend, settings.device, src)
+        if reason is None and prec != "fp32":
+            reason = hint_skip_reason(prec, backend, src)
         if reason is not None:
             for b in settings.batches:
-                rows[backend, b] = {**_base_row(src, backend, settings, b), "status": "skipped", "reason": reason}
+                rows[label, b] = {**_base_row(src, backend, settings, b, prec), "status": "skipped", "reason": reason}
             continue
         try:
-            opened[backend] = open_backend(backend, src, settings, cache)
+            opened[label] = open_backend(backend, src, settings, cache, prec)
         except Exception as e:  # noqa: BLE001 - one backend failing on one model must not end the whole run
             for b in settings.batches:
-                rows[backend, b] = {**_base_row(src, backend, settings, b), "status": "failed",
-                                    "reason": _one_line(e)}
+                rows[label, b] = {**_base_row(src, backend, settings, b, prec), "status": "failed",
+                                  "reason": _one_line(e)}
+    kind_of = {_label(b, p): (b, p) for b, p in kinds}
     try:
+        if agreement and top1 is not None:
+            for label, bk in list(opened.items()):
+                backend, prec = kind_of[label]
+                try:
+                    top1[src.base, backend, src.precision if prec == "fp32" else prec] = top1_of(bk, agreement)
+                except Exception as e:  # noqa: BLE001 - the row records it
+                    bk.close()
+                    del opened[label]
+                    for b in settings.batches:
+                        rows[label, b] = {**_base_row(src, backend, settings, b, prec), "status": "failed",
+                                          "reason": _one_line(e)}
         for b in settings.batches:
             results = measure_interleaved(opened, frames[:b], settings.runs, settings.warmup,
                                           settings.time_budget_s, settings.min_runs) if opened else {}
-            for backend, res in results.items():
-                row = _base_row(src, backend, settings, b)
+            for label, res in results.items():
+                backend, prec = kind_of[label]
+                row = _base_row(src, backend, settings, b, prec)
                 if isinstance(res, BaseException):
                     row.update(status="failed", reason=_one_line(res))
                 else:
                     row.update(res)
                     row["images_per_s"] = images_per_second(res["stages"]["end_to_end"]["median_ms"], b)
-                rows[backend, b] = row
-            for backend in settings.backends:  # in the asked order, batch by batch
-                if (backend, b) in rows:
-                    yield rows.pop((backend, b))
+                rows[label, b] = row
+            for backend, prec in kinds:  # in the asked order, batch by batch
+                if (_label(backend, prec), b) in rows:
+                    yield rows.pop((_label(backend, prec), b))
     finally:
         for bk in opened.values():
             bk.close()
+
+
+def add_vs_fp32(rows: Sequence[dict[str, Any]], top1: dict[tuple[str, str, str], np.ndarray],
+                images: str) -> None:
+    """Fill ``vs_fp32`` of every measured reduced-precision row: top-1 agreement with the fp32 model of the same
+    base on the same images (the same backend when it was measured, else another) and the speed ratio."""
+    for r in rows:
+        if r.get("precision", "fp32") == "fp32" or r.get("status") != "ok":
+            continue
+        mine = top1.get((r["base"], r["backend"], r["precision"]))
+        ref_backend = next((b for b in (r["backend"], *BACKEND_ORDER) if (r["base"], b, "fp32") in top1), None)
+        if mine is None or ref_backend is None:
+            continue
+        ref = top1[r["base"], ref_backend, "fp32"]
+        speedup = None
+        twin = next((q for q in rows if q.get("base") == r["base"] and q.get("backend") == ref_backend
+                     and q.get("precision") == "fp32" and q.get("batch") == r["batch"] and q.get("status") == "ok"),
+                    None)
+        if twin is not None:
+            mine_ms = r["stages"]["end_to_end"]["median_ms"]
+            speedup = float(twin["stages"]["end_to_end"]["median_ms"] / mine_ms) if mine_ms > 0 else None
+        r["vs_fp32"] = {"top1_agreement": float(np.mean(mine == ref)), "images": int(ref.size),
+                        "fp32_classes": int(np.unique(ref).size),
+                        "reference": f"{r['base']} fp32 on {ref_backend}", "images_from": images,
+                        "speedup_e2e": speedup}
+
+
+def agreement_frames(settings: BenchmarkSettings) -> tuple[list[np.ndarray], str]:
+    """The images reduced-precision rows are compared on: ``settings.agreement_images`` (up to 256, decoded BGR)
+    or :data:`AGREEMENT_IMAGES` synthetic frames; and a description of them."""
+    if settings.agreement_images:
+        from yolocls.data.io import imread, is_image_file
+
+        folder = Path(settings.agreement_images)
+        if not folder.is_dir():
+            raise FileNotFoundError(2, "No such folder", str(folder))
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))[:256]
+        if not files:
+            raise InputError(f"no images under {folder} for the top-1 agreement (--images)")
+        return [imread(f) for f in files], f"{len(files)} images from {folder}"
+    frames = make_frames(AGREEMENT_IMAGES, *settings.frame_hw, seed=settings.seed + 1)
+    return frames, f"{AGREEMENT_IMAGES} synthetic frames"
 
 
 def iter_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLike[str]] = (),
@@ -501,13 +697,22 @@ def iter_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLi
         raise InputError("nothing to benchmark: give --model NAME, --models a,b|all or --weights FILE")
     frames = make_frames(max(settings.batches), *settings.frame_hw, seed=settings.seed)
     items: list[str | Path] = [*names, *[Path(w) for w in weights]]
+    reduced = any(p != "fp32" for p in settings.precisions) or any(
+        Path(w).suffix.lower() == ".onnx" and Path(w).is_file() and onnx_precision(w) != "fp32" for w in weights)
+    agreement, described = agreement_frames(settings) if reduced else ([], "")
+    top1: dict[tuple[str, str, str], np.ndarray] = {}
+    rows: list[dict[str, Any]] = []
     for item in items:
         if on_model is not None:
             on_model(str(item))
         src = (file_source(item, settings.imgsz) if isinstance(item, Path)
                else zoo_source(item, settings.imgsz, settings.seed))
-        yield from iter_source_rows(src, settings, frames)
+        for row in iter_source_rows(src, settings, frames, agreement, top1):
+            rows.append(row)
+            yield row
         src.module = None  # free the big models as we go
+    if reduced:  # the rows already yielded are completed in place (an INT8 file may come before its FP32 one)
+        add_vs_fp32(rows, top1, described)
 
 
 def run_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLike[str]] = (),
@@ -526,4 +731,9 @@ def run_benchmark(models: Sequence[str] = (), weights: Sequence[str | os.PathLik
 
 def expected_rows(models: Sequence[str], weights: Sequence[Any], settings: BenchmarkSettings) -> int:
     """How many rows :func:`iter_benchmark` yields (for a progress bar's total)."""
-    return (len(resolve_models(models)) + len(weights)) * len(settings.backends) * len(settings.batches)
+    def precision(w: Any) -> str:
+        return onnx_precision(w) if Path(w).suffix.lower() == ".onnx" and Path(w).is_file() else "fp32"
+
+    kinds = len(resolve_models(models)) * len(_row_kinds(settings)) + sum(
+        len(_row_kinds(settings, precision(w))) for w in weights)
+    return kinds * len(settings.batches)

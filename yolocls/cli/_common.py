@@ -11,6 +11,7 @@ import functools
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -78,9 +79,36 @@ def user_errors(func: F) -> F:
 
 
 def print_json(obj: Any) -> None:
+    """``--json``: the result as JSON on stdout."""
     import json
 
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def save_json_file(obj: Any, path: str | Path) -> Path:
+    """``--save-json FILE``: the same JSON that ``--json`` prints, written atomically to ``path``."""
+    import json
+
+    from yolocls.utils.files import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    return path
+
+
+def openvino_hint(precision: Any) -> str | None:
+    """``--precision`` (a :class:`yolocls.cli._options.Precision`) as OpenVINO's inference hint; int8 is refused
+    in one line (it is a property of the model file, not a setting of the runtime)."""
+    if precision is None:
+        return None
+    from yolocls.cli._options import OPENVINO_HINT, Precision
+    from yolocls.errors import InputError
+
+    p = Precision(precision)
+    if p not in OPENVINO_HINT:
+        raise InputError("--precision int8 is a property of the model file, not a runtime setting: export one with "
+                         "`yolocls export --int8` (<stem>.int8.onnx) and pass that file")
+    return OPENVINO_HINT[p]
 
 
 # -- usage errors (typer/click): the same one line as every other user error -------------------------------------------
@@ -112,9 +140,19 @@ def _given(args: Sequence[str], param: Any) -> str | None:
 
 
 def _accepted(param: Any) -> str | None:
-    """'an integer >= 8', 'a number', ... from the parameter's type and range (typer's and click's spellings)."""
+    """'an integer >= 8', 'one of val, test', ... from the parameter's type, range or choices (typer's and click's
+    spellings)."""
     ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
     ptype = getattr(param, "type", None)
+    import enum
+    import typing
+
+    inner = next((a for a in typing.get_args(ann) if isinstance(a, type)), ann)  # list[Precision] -> Precision
+    if isinstance(inner, type) and issubclass(inner, enum.Enum):  # the choices of yolocls.cli._options
+        return "one of " + ", ".join(str(m.value) for m in inner)
+    choices = getattr(ptype, "choices", None)
+    if choices:  # click's Choice (older typer)
+        return "one of " + ", ".join(str(getattr(c, "value", c)) for c in choices)
     kind = ann.__name__ if isinstance(ann, type) else str(getattr(ptype, "name", "") or "")
     lo = getattr(param, "min", None)
     hi = getattr(param, "max", None)

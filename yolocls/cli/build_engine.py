@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from yolocls.cli._common import user_errors
+from yolocls.cli._options import half_option
 
 
 def register(app: typer.Typer) -> None:
@@ -24,8 +25,10 @@ def register(app: typer.Typer) -> None:
 def build_engine_cmd(
     onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file exported by `yolocls export`.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Engine path (default: <onnx>.engine).")] = None,
-    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="FP16 kernels (TensorRT 11: FP16 ONNX, strongly typed).")] = True,
-    int8: Annotated[bool, typer.Option("--int8", help="INT8 with entropy calibration (TensorRT 8.6/10.x only).")] = False,
+    half: Annotated[bool, half_option("FP16 kernels (TensorRT 11: FP16 ONNX, strongly typed).")] = True,
+    fp16: Annotated[bool | None, typer.Option("--fp16/--no-fp16", hidden=True,
+                                              help="The old name of --half/--no-half.")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="INT8 with entropy calibration (TensorRT 8.6/10.x only); a Q/DQ ONNX (export --int8) builds INT8 on any version without it.")] = False,
     calib_data: Annotated[Path | None, typer.Option("--calib-data", help="Folder of calibration images (for --int8).")] = None,
     calib_images: Annotated[int, typer.Option("--calib-images", help="How many calibration images to use.")] = 500,
     calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="Calibration cache to reuse / write.")] = None,
@@ -39,13 +42,17 @@ def build_engine_cmd(
     builder_level: Annotated[int | None, typer.Option("--builder-level", help="Builder optimization level 0-5 (default 3).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="TensorRT's verbose log.")] = False,
 ) -> None:
+    from yolocls.export.quantize import is_qdq_onnx
     from yolocls.export.tensorrt import build_engine, inspect_onnx, resolve_profile, validate_build_flags
 
+    if fp16 is not None:  # --fp16/--no-fp16: the old spelling (the --half of export and val is the one word now)
+        half = fp16
+
     # Everything that needs no TensorRT first: a contradiction is reported here, on any machine.
-    validate_build_flags(onnx, output, fp16, int8, calib_data, calib_images, calib_cache, workspace, dla_core,
-                         gpu_fallback, builder_level)
+    validate_build_flags(onnx, output, half, int8, calib_data, calib_images, calib_cache, workspace, dla_core,
+                         gpu_fallback, builder_level, qdq=is_qdq_onnx(onnx))
     resolve_profile(inspect_onnx(onnx).shape, min_batch, opt_batch, max_batch, dla=dla_core is not None)
-    result = build_engine(onnx, output, fp16=fp16, int8=int8, calib_data=calib_data, calib_images=calib_images,
+    result = build_engine(onnx, output, fp16=half, int8=int8, calib_data=calib_data, calib_images=calib_images,
                           calib_cache=calib_cache, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                           workspace_gib=workspace, timing_cache=timing_cache, dla_core=dla_core,
                           gpu_fallback=gpu_fallback, builder_level=builder_level, verbose=verbose)

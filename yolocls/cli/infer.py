@@ -8,52 +8,62 @@ from typing import Annotated, Any
 
 import typer
 
-from yolocls.cli._common import fail, user_errors
-
-BACKEND_NAMES = ("torch", "onnxruntime", "openvino", "tensorrt")
-PRECISION_NAMES = ("f32", "bf16", "f16", "default")  # = yolocls.runtime.openvino_backend.PRECISIONS (kept light)
+from yolocls.cli._common import fail, openvino_hint, user_errors
+from yolocls.cli._options import (
+    BackendName,
+    Device,
+    Precision,
+    Threads,
+    TopK,
+    backend_option,
+    imgsz_option,
+    precision_option,
+    resolve_device,
+    weights_option,
+)
 
 
 @user_errors
 def infer(
-    model: Annotated[Path | None, typer.Option("--model", "--weights", help="Model file: .onnx, .engine or .pt.")] = None,
-    engine: Annotated[Path | None, typer.Option("--engine", help="A TensorRT engine (same as --model X.engine).")] = None,
+    weights: Annotated[Path | None, weights_option("Model file: .onnx, .engine or .pt (.xml: OpenVINO IR).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", hidden=True, help="The old name of --weights.")] = None,
+    engine: Annotated[Path | None, typer.Option("--engine", help="A TensorRT engine (same as --weights X.engine).")
+                      ] = None,
     source: Annotated[str, typer.Option("--source", help="Image, folder, glob ('dir/*.jpg') or video.")] = "",
-    backend: Annotated[str | None, typer.Option("--backend", help="torch, onnxruntime, openvino or tensorrt "
-                                                                  "(default: by file type).")] = None,
-    topk: Annotated[int, typer.Option("--topk", min=1, help="Classes to print per frame.")] = 5,
-    device: Annotated[str, typer.Option("--device", help="cpu or a CUDA device (0) for torch/ONNX Runtime.")] = "cpu",
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU inference threads.")] = None,
+    backend: Annotated[BackendName | None, backend_option("Default: by file type.")] = None,
+    topk: TopK = 5,
+    device: Device = "",
+    threads: Threads = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs on the first frame.")] = 3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the latency summary.")] = False,
     names: Annotated[str | None, typer.Option("--names", help="Class names for an ONNX without yolocls metadata: "
                                                               "'a,b,c' or a text file with one name per line.")
                      ] = None,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", min=1, help="Input size for an ONNX without yolocls "
-                                                                      "metadata (default: its static input size).")
-                     ] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="OpenVINO inference precision: f32 "
-                                                  "(default), bf16, f16 or default (OpenVINO's choice). "
-                                                  "Reduced precision is faster and moves logits ~1e-2.")
-                         ] = None,
+    imgsz: Annotated[int | None, imgsz_option("Input size for an ONNX without yolocls metadata (default: its "
+                                              "static input size).", min=1)] = None,
+    precision: Annotated[Precision | None, precision_option(
+        "OpenVINO inference precision: fp32 (default), fp16 or bf16; reduced precision is faster and moves logits "
+        "~1e-2. int8 is a property of the file (export --int8).")] = None,
 ) -> None:
     """Classify every frame with a deployment backend and report median/p90 latency per stage."""
-    if (model is None) == (engine is None):
-        raise typer.BadParameter("give exactly one of --model and --engine", param_hint="--model")
+    if weights is not None and model is not None:
+        raise typer.BadParameter("--model is the old name of --weights: give one", param_hint="--weights")
+    weights = weights if weights is not None else model
+    if (weights is None) == (engine is None):
+        raise typer.BadParameter("give exactly one of --weights and --engine", param_hint="--weights")
     if not source:
         raise typer.BadParameter("a source is required (image, folder, glob or video)", param_hint="--source")
-    if backend is not None and backend not in BACKEND_NAMES:
-        raise typer.BadParameter(f"choose from {', '.join(BACKEND_NAMES)}", param_hint="--backend")
-    path = engine if engine is not None else model
+    path = engine if engine is not None else weights
     assert path is not None
-    if engine is not None and backend not in (None, "tensorrt"):
+    if engine is not None and backend not in (None, BackendName.tensorrt):
         raise typer.BadParameter("--engine runs on the tensorrt backend", param_hint="--backend")
-    if precision is not None:
-        if precision not in PRECISION_NAMES:
-            raise typer.BadParameter(f"choose from {', '.join(PRECISION_NAMES)}", param_hint="--precision")
-        if backend not in (None, "openvino") or path.suffix.lower() not in (".onnx", ".xml"):
-            raise typer.BadParameter("only the OpenVINO backend (an .onnx/.xml model) takes a precision",
-                                     param_hint="--precision")
+    hint = openvino_hint(precision)
+    if hint is not None and (backend not in (None, BackendName.openvino)
+                             or path.suffix.lower() not in (".onnx", ".xml")):
+        raise typer.BadParameter("only the OpenVINO backend (an .onnx/.xml model) takes a precision",
+                                 param_hint="--precision")
+    backend_name = backend.value if backend is not None else None
+    device = resolve_device(device, backend_name or _default_backend(path, hint))
 
     import numpy as np
     from rich.console import Console
@@ -69,8 +79,8 @@ def infer(
         import os
 
         threads = max(1, (os.cpu_count() or 1) // STREAM_WORKERS)
-    be = runtime.load(path, backend=backend, device=device, threads=threads, metadata=metadata,
-                      precision=precision)
+    be = runtime.load(path, backend=backend_name, device=device, threads=threads, metadata=metadata,
+                      precision=hint)
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end-to-end": []}
     n = 0
     with be:
@@ -145,6 +155,18 @@ def _infer_stream(be: Any, src: Any, topk: int, warmup: int, quiet: bool, stages
     typer.echo(f"streamed: {STREAM_WORKERS} workers, {n / dt if dt > 0 else 0.0:.1f} frames/s (decoding the next "
                "frames overlaps inference; end-to-end = submit to result)")
     return n
+
+
+def _default_backend(path: Path, precision: str | None) -> str | None:
+    """The backend ``runtime.load`` would pick for ``path`` where auto device matters (torch, ONNX Runtime)."""
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        return "torch"
+    if suffix in (".engine", ".plan"):
+        return "tensorrt"
+    if suffix == ".onnx" and precision is None:
+        return "onnxruntime"  # the GPU when ONNX Runtime has its CUDA provider, else the CPU (OpenVINO first)
+    return "openvino"
 
 
 def _flag_metadata(path: Path, names: str | None, imgsz: int | None):  # -> ModelMetadata

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from yolocls._extras import EXTRAS, VERSION_OF, installed_version, missing_modules, require
-from yolocls.cli._common import fail, print_json, user_errors
+from yolocls.cli._common import fail, print_json, save_json_file, user_errors
+from yolocls.cli._options import Json, SaveJson, ZooModel, imgsz_option, weights_option
 
 
 def _model_row(model: Any, imgsz: int | None) -> dict[str, Any]:
@@ -69,19 +70,31 @@ def _build_info() -> dict[str, Any]:
 
 def info(
     list_models: Annotated[bool, typer.Option("--list", help="List the zoo models.")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="A zoo model name, e.g. yolov5s-cls.")] = None,
-    weights: Annotated[Path | None, typer.Option("--weights", help="A .pt, .onnx or .engine file.")] = None,
+    model: ZooModel = None,
+    weights: Annotated[Path | None, weights_option("A .pt, .onnx or .engine file.")] = None,
     num_classes: Annotated[int, typer.Option("--num-classes", min=1, help="Classes for --model.")] = 1000,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", min=8, help="Image size for FLOPs (default: model's).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    imgsz: Annotated[int | None, imgsz_option("Image size for FLOPs (default: model's).")] = None,
+    as_json: Json = False,
+    save_json: SaveJson = None,
 ) -> None:
     """Show the model zoo, a model's parameters and FLOPs, a file's metadata, or this build's components."""
-    _info(list_models, model, weights, num_classes, imgsz, as_json)
+    _info(list_models, model, weights, num_classes, imgsz, as_json, save_json)
+
+
+def _emit_json(obj: Any, as_json: bool, save_json: Path | None) -> bool:
+    """--save-json writes ``obj``; --json prints it (and nothing else): True when the command is done."""
+    if save_json is not None:
+        save_json_file(obj, save_json)
+        if not as_json:
+            typer.echo(f"JSON: {save_json}")
+    if as_json:
+        print_json(obj)
+    return as_json
 
 
 @user_errors
 def _info(list_models: bool, model: str | None, weights: Path | None, num_classes: int, imgsz: int | None,
-          as_json: bool) -> None:
+          as_json: bool, save_json: Path | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -89,7 +102,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
     if sum(x is not None and x is not False for x in (list_models or None, model, weights)) > 1:
         raise fail("use only one of --list, --model and --weights")
     if list_models:
-        _print_zoo(console, num_classes, imgsz, as_json)
+        _print_zoo(console, num_classes, imgsz, as_json, save_json)
         return
     if model is not None or weights is not None:
         if weights is not None:
@@ -102,8 +115,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
             from yolocls.models import create_model
 
             row = _model_row(create_model(str(model), num_classes=num_classes), imgsz)
-        if as_json:
-            print_json(row)
+        if _emit_json(row, as_json, save_json):
             return
         table = Table(show_header=False)
         for k, v in row.items():
@@ -113,8 +125,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
         console.print(table)
         return
     data = _build_info()
-    if as_json:
-        print_json(data)
+    if _emit_json(data, as_json, save_json):
         return
     table = Table(title="yolocls build", show_header=False)
     build = data.get("extension_build") or {}
@@ -143,7 +154,8 @@ def _component_row(build: dict[str, Any], key: str) -> str:
     return "not built"
 
 
-def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool) -> None:
+def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool, save_json: Path | None = None
+               ) -> None:
     """Measured params/FLOPs (built on the meta device: no memory, ~7 s for the zoo) next to the published ones."""
     require("train", "`yolocls info --list` (the zoo table is measured in PyTorch)", ("torch",))
     import torch
@@ -162,8 +174,7 @@ def _print_zoo(console: Any, num_classes: int, imgsz: int | None, as_json: bool)
         rows.append({"name": n, "family": e.family, "imgsz": size, "params": int(mi["params"]),
                      "gflops": round(float(mi["gflops"]), 3), "gflops_true": round(float(mi["gflops_true"]), 3),
                      "published": e.published})
-    if as_json:
-        print_json(rows)
+    if _emit_json(rows, as_json, save_json):
         return
     # never truncate a name or a number: drop the family column and print params in millions when the terminal is
     # narrow (80 columns fit), and let only the two-line headers wrap

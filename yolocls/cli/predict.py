@@ -7,27 +7,25 @@ from typing import Annotated
 import typer
 
 from yolocls.cli._common import user_errors
+from yolocls.cli._options import Device, ExistOk, Name, Project, SaveFormat, TopK, imgsz_option, weights_option
 
 
 @user_errors
 def predict(
-    weights: Annotated[str, typer.Option("--weights", help="A .pt, .onnx or .engine model.")],
+    weights: Annotated[str, weights_option("A .pt, .onnx or .engine model.")],
     source: Annotated[str, typer.Option("--source", help="Image, folder, glob ('dir/*.jpg') or video.")],
-    topk: Annotated[int, typer.Option("--topk", min=1, help="Classes to show per image.")] = 5,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
-                                              help="Image size (PyTorch weights only; default: the model's).")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu, 0 ... ('' = auto)")] = "",
-    save: Annotated[str | None, typer.Option("--save", help="Also write the results as csv or json to "
-                                                            "PROJECT/NAME/predictions.<fmt>.")] = None,
-    project: Annotated[str, typer.Option("--project")] = "runs/predict",
-    name: Annotated[str, typer.Option("--name")] = "exp",
-    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok")] = False,
+    topk: TopK = 5,
+    imgsz: Annotated[int | None, imgsz_option("Image size (PyTorch weights only; default: the model's).")] = None,
+    device: Device = "",
+    save: Annotated[SaveFormat | None, typer.Option("--save", help="Also write the results to "
+                                                                   "PROJECT/NAME/predictions.<csv|json>.")] = None,
+    project: Project = "runs/predict",
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs on the first frame first (0: time "
                                                                 "the cold start).")] = 1,
 ) -> None:
     """Print the top-k classes (with names and probabilities) and timings for every image or frame."""
-    if save is not None and save not in ("csv", "json"):
-        raise typer.BadParameter("must be csv or json", param_hint="--save")
     from yolocls._extras import require
 
     require("train", "`yolocls predict`", ("torch",),
@@ -43,8 +41,8 @@ def predict(
                    f"{t.get('inference', 0):.1f} ms inference, {t.get('postprocess', 0):.1f} ms post)")
 
     dev = str(select_device(device))
-    res = run_predict(weights, source, topk=topk, imgsz=imgsz, device=dev, save=save, project=project, name=name,
-                      exist_ok=exist_ok, on_frame=show, warmup=warmup)
+    res = run_predict(weights, source, topk=topk, imgsz=imgsz, device=dev, save=save.value if save else None,
+                      project=project, name=name, exist_ok=exist_ok, on_frame=show, warmup=warmup)
     sp = res.speed
     warm = f" after {res.warmup} warm-up run(s)" if res.warmup else ", cold start included (--warmup 0)"
     typer.echo(f"{len(res.frames)} frame(s) with {res.backend}{warm}: {sp.get('preprocess', 0):.2f} ms preprocess, "

@@ -7,8 +7,17 @@ from typing import Annotated
 import typer
 
 from yolocls.cli._common import user_errors
-
-_OPTIMIZERS = ("SGD", "Adam", "AdamW")
+from yolocls.cli._options import (
+    Device,
+    ExistOk,
+    Name,
+    Optimizer,
+    Project,
+    Workers,
+    batch_size_option,
+    imgsz_option,
+    weights_option,
+)
 
 
 @user_errors
@@ -16,18 +25,17 @@ def train(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", help="Zoo model to train from scratch (default "
                                                                 "yolov5s-cls).")] = None,
-    weights: Annotated[str | None, typer.Option("--weights", "--pretrained", help="Start from these weights (ours or "
-                                                "an official YOLOv5 *-cls.pt); the head is reset when the class count "
-                                                "differs.")] = None,
+    weights: Annotated[str | None, weights_option("Start from these weights (ours or an official YOLOv5 *-cls.pt); "
+                                                  "the head is reset when the class count differs.",
+                                                  "--pretrained")] = None,
     data: Annotated[str, typer.Option("--data", help="'digits' or a folder with train/ and val/ (or test/).")
                     ] = "digits",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Total batch size over all processes.")] = 64,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8, show_default=False,
-                                              help="Train/val image size (px) [default: the dataset's, else 224; "
-                                                   "digits: 32].")] = None,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", show_default=False,
-                                                  help="SGD, Adam or AdamW [default: Adam].")] = None,
+    batch_size: Annotated[int, batch_size_option("Total batch size over all processes.")] = 64,
+    imgsz: Annotated[int | None, imgsz_option("Train/val image size (px) [default: the dataset's, else 224; "
+                                              "digits: 32].")] = None,
+    optimizer: Annotated[Optimizer | None, typer.Option("--optimizer", show_default=False, case_sensitive=False,
+                                                        help="[default: the dataset's, else Adam]")] = None,
     lr0: Annotated[float | None, typer.Option("--lr0", show_default=False,
                                               help="Initial learning rate [default: the dataset's, else 0.001; "
                                                    "digits: 0.003].")] = None,
@@ -50,13 +58,12 @@ def train(
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N epochs without a better top-1 "
                                                                     "(0: never).")] = 0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0, 0,1 ...")] = "",
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Dataloader workers per process.")] = 2,
+    device: Device = "",
+    workers: Workers = 2,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Keep decoded images in RAM.")] = False,
-    project: Annotated[str, typer.Option("--project")] = "runs/train",
-    name: Annotated[str, typer.Option("--name")] = "exp",
-    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok",
-                                           help="Reuse project/name instead of incrementing.")] = False,
+    project: Project = "runs/train",
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
     resume: Annotated[bool, typer.Option("--resume", help="Resume a run: --resume (the newest last.pt under "
                                                           "--project) or --resume PATH/last.pt. May change "
                                                           "--epochs, --patience, --workers, --device, --cache, "
@@ -67,10 +74,6 @@ def train(
                                                                     "confusion_matrix.png.")] = True,
 ) -> None:
     """Train a classifier; writes weights/last.pt, weights/best.pt, results.csv and plots to PROJECT/NAME."""
-    if optimizer is not None:
-        if optimizer.lower() not in {o.lower() for o in _OPTIMIZERS}:
-            raise typer.BadParameter(f"must be one of {', '.join(_OPTIMIZERS)}", param_hint="--optimizer")
-        optimizer = next(o for o in _OPTIMIZERS if o.lower() == optimizer.lower())
     if lr0 is not None and lr0 <= 0:
         raise typer.BadParameter("must be > 0", param_hint="--lr0")
     if not 0 <= label_smoothing < 1:
@@ -88,7 +91,8 @@ def train(
 
     cfg = TrainConfig(
         model=model if (model or weights) else "yolov5s-cls", pretrained=weights, data=data, epochs=epochs,
-        batch_size=batch_size, imgsz=imgsz, optimizer=optimizer, lr0=lr0, lrf=lrf, momentum=momentum,
+        batch_size=batch_size, imgsz=imgsz, optimizer=optimizer.value if optimizer else None, lr0=lr0, lrf=lrf,
+        momentum=momentum,
         weight_decay=decay, cos_lr=cos_lr, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
         dropout=dropout, ema=ema, amp=amp, patience=patience, seed=seed, workers=workers,
         device=device, cache=cache, augment=augment, project=project, name=name, exist_ok=exist_ok,

@@ -7,45 +7,62 @@ from typing import Annotated, Any
 
 import typer
 
-from yolocls.cli._common import print_json, user_errors
+from yolocls.cli._common import openvino_hint, print_json, save_json_file, user_errors
+from yolocls.cli._options import (
+    Device,
+    ExistOk,
+    Json,
+    Name,
+    Precision,
+    Project,
+    SaveJson,
+    Split,
+    Workers,
+    batch_size_option,
+    half_option,
+    imgsz_option,
+    precision_option,
+    weights_option,
+)
 
 
 @user_errors
 def val(
-    weights: Annotated[str, typer.Option("--weights", help="A .pt, .onnx or .engine model.")],
+    weights: Annotated[str, weights_option("A .pt, .onnx or .engine model.")],
     data: Annotated[str, typer.Option("--data", help="'digits' or a folder with val/ (or test/).")] = "digits",
-    split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
-    imgsz: Annotated[int | None, typer.Option("--imgsz", "--img", "--img-size", min=8,
-                                              help="Image size (default: the model's).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    device: Annotated[str, typer.Option("--device", help="'' (auto), cpu, 0 ...")] = "",
-    workers: Annotated[int, typer.Option("--workers", min=0)] = 0,
-    half: Annotated[bool, typer.Option("--half/--no-half", help="FP16 autocast (PyTorch on CUDA).")] = False,
+    split: Annotated[Split, typer.Option("--split", help="Which split folder to validate on.")] = Split.val,
+    imgsz: Annotated[int | None, imgsz_option("Image size (default: the model's).")] = None,
+    batch_size: Annotated[int, batch_size_option("Images per batch.")] = 32,
+    device: Device = "",
+    workers: Workers = 0,
+    half: Annotated[bool, half_option("FP16 autocast (PyTorch on CUDA).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-class accuracy.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    precision: Annotated[str | None, typer.Option("--precision", help="OpenVINO inference precision for an .onnx: "
-                                                  "f32, bf16, f16 or default (measures the accuracy cost).")
-                         ] = None,
-    project: Annotated[str, typer.Option("--project")] = "runs/val",
-    name: Annotated[str, typer.Option("--name")] = "exp",
-    exist_ok: Annotated[bool, typer.Option("--exist-ok/--no-exist-ok",
-                                           help="Reuse project/name instead of incrementing.")] = False,
+    json_out: Json = False,
+    save_json: SaveJson = None,
+    precision: Annotated[Precision | None, precision_option(
+        "OpenVINO inference precision for an .onnx: fp32, fp16 or bf16 (measures the accuracy cost); int8 is a "
+        "property of the file (export --int8).")] = None,
+    project: Project = "runs/val",
+    name: Name = "exp",
+    exist_ok: ExistOk = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Save confusion_matrix.png and .csv to "
                                                                     "PROJECT/NAME.")] = True,
 ) -> None:
     """Validate a model: top-1/top-5 accuracy, loss (plain cross-entropy), confusion matrix and speed per image."""
-    if split not in ("val", "test"):
-        raise typer.BadParameter("must be val or test", param_hint="--split")
+    hint = openvino_hint(precision)
     from yolocls._extras import require
 
     require("train", "`yolocls val`", ("torch", "cv2", *(("matplotlib",) if plots else ())))
     from yolocls.engine.validator import validate
 
-    r = validate(weights, data, split=split, imgsz=imgsz, batch_size=batch_size, workers=workers, device=device,
-                 half=half, progress=not json_out, precision=precision)
+    r = validate(weights, data, split=split.value, imgsz=imgsz, batch_size=batch_size, workers=workers,
+                 device=device, half=half, progress=not json_out, precision=hint)
     saved = _save_confusion(r, project, name, exist_ok) if plots else None
+    result = {"weights": weights, **r.to_dict(), "saved": str(saved) if saved else None}
+    if save_json is not None:
+        save_json_file(result, save_json)
     if json_out:
-        print_json({"weights": weights, **r.to_dict(), "saved": str(saved) if saved else None})
+        print_json(result)
         return
     from rich.console import Console
     from rich.table import Table
@@ -71,6 +88,8 @@ def val(
         typer.echo(f"confusion matrix saved to {saved / 'confusion_matrix.png'} and confusion_matrix.csv")
     if r.num_corrupt:
         typer.echo(f"skipped {r.num_corrupt} corrupt image(s)", err=True)
+    if save_json is not None:
+        typer.echo(f"JSON: {save_json}")
 
 
 #: Up to this many classes the confusion matrix is printed as a table (it is always saved).
