@@ -96,6 +96,17 @@ def export(
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Triton max_batch_size and the engine's "
                                                                       "largest batch.")] = 8,
     device: Device = "",
+    int8: Annotated[bool, typer.Option("--int8", help="Also write INT8 Q/DQ files calibrated on --data, float32 "
+                                                      "I/O: best.int8.onnx (TensorRT 8.6/10/11) and "
+                                                      "best.int8-u8.onnx (ONNX Runtime, OpenVINO); refused when "
+                                                      "top-1 drops more than --max-drop.")] = False,
+    data: Annotated[str | None, typer.Option("--data", help="--int8 calibration images: a folder, or a dataset "
+                                                            "(train/ calibrates, val/ checks top-1), or digits.")
+                    ] = None,
+    calib_images: Annotated[int, typer.Option("--calib-images", help="--int8: calibration images to use.")] = 256,
+    max_drop: Annotated[float, typer.Option("--max-drop", help="--int8: largest allowed top-1 loss in points "
+                                                               "(val split; else the disagreement with FP32).")
+                        ] = 1.0,
 ) -> None:
     """Export a classifier to ONNX (with metadata, verified against PyTorch), a TensorRT engine, a Triton repository."""
     sigterm_as_interrupt()  # a kill mid-write removes the temp file and exits with one line, as Ctrl-C does
@@ -114,6 +125,9 @@ def export(
     names = [f.name for f in formats]
     half = half or half_io
     check_options(formats, [opt for opt, given in (("half_io", half_io),) if given])
+    from yolocls.export.quantize import check_export_int8_flags
+
+    check_export_int8_flags(int8, data, calib_images, max_drop, half, names)
     if any(f.needs_gpu for f in formats):  # fail before the ONNX export when TensorRT cannot run here
         from yolocls.runtime.tensorrt_python import import_tensorrt
 
@@ -137,14 +151,31 @@ def export(
 
     from yolocls.export.onnx import export_onnx
 
+    def run_export(path: Path) -> Any:
+        return export_onnx(model, path, imgsz=imgsz, dynamic=dynamic, batch_size=batch_size, simplify=simplify,
+                           half=half, opset=opset, verify=verify, images=images, half_io=half_io,
+                           normalize_in_graph=normalize_in_graph, softmax=softmax)
+
+    qres = None
     with err.status(f"exporting {onnx_path.name} ..."), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # res.warnings are printed below, once, as one line each
-        res = export_onnx(model, onnx_path, imgsz=imgsz, dynamic=dynamic, batch_size=batch_size, simplify=simplify,
-                          half=half, opset=opset, verify=verify, images=images, half_io=half_io,
-                          normalize_in_graph=normalize_in_graph, softmax=softmax)
+        if int8:  # INT8 Q/DQ beside the FP32 file; a refused accuracy gate leaves neither behind
+            from yolocls.export.onnx import variant_path
+            from yolocls.export.quantize import export_and_quantize
+
+            int8_path = variant_path(onnx_path, int8=True, normalize_in_graph=normalize_in_graph, softmax=softmax)
+            res, qres = export_and_quantize(run_export, onnx_path, int8_path, str(data), calib_images, max_drop)
+        else:
+            res = run_export(onnx_path)
     rows = [(str(res.path), f"{res.size_mb:.2f}", f"{res.nodes_before} -> {res.nodes_after}",
              f"{res.verification.max_abs_diff:.2e}" if res.verification else "-",
              f"{res.verification.top1_agreement:.0%}" if res.verification else "-", f"{res.seconds:.1f}")]
+    if qres is not None:
+        rows.append((str(qres.path), f"{qres.size_mb:.2f}", "Q/DQ int8", "-", f"{qres.report.agreement:.0%}",
+                     f"{qres.seconds:.1f}"))
+        if qres.cpu_path is not None and qres.cpu_report is not None:
+            rows.append((str(qres.cpu_path), f"{qres.cpu_path.stat().st_size / 1e6:.2f}", "Q/DQ u8 act.", "-",
+                         f"{qres.cpu_report.agreement:.0%}", "-"))
     engine_path = None
     if "engine" in names:
         from yolocls.export.tensorrt import build_engine
@@ -180,6 +211,9 @@ def export(
     if res.path != onnx_path:
         console.print(f"wrote {res.path}: {_variant_words(res.metadata)}; {onnx_path.name} (if any) is left as it "
                       "was", soft_wrap=True, highlight=False)
+    if qres is not None:
+        console.print(f"wrote {qres.path} (TensorRT) and {qres.cpu_path} (ONNX Runtime, OpenVINO): INT8 Q/DQ, "
+                      f"float32 inputs/outputs; {qres.report.summary()}", soft_wrap=True, highlight=False)
     for w in res.warnings:
         print(f"yolocls: warning: {w}", file=sys.stderr)
 
