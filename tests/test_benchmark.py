@@ -221,6 +221,8 @@ def test_cli_benchmark_and_from_json(cache: Path, tmp_path: Path) -> None:
     (["--model", "tiny-cls", "--batch-size", "1,a"], "batch sizes"),
     (["--model", "tiny-cls", "--precision", "fp8"], "must be one of fp32, fp16, bf16, int8"),
     (["--model", "tiny-cls", "--precision", "int8"], "int8 is the precision of a model file"),
+    (["--model", "tiny-cls", "--json", "b.json"], "--json takes no value (it prints the JSON on stdout): write "
+                                                  "--save-json b.json"),  # the old meaning of --json
 ])
 def test_cli_user_errors_are_one_line(args: list[str], msg: str) -> None:
     r = CliRunner().invoke(app, ["benchmark", *args])

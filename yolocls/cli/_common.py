@@ -176,11 +176,14 @@ def _flag_given_a_value(cmd: Any, args: Sequence[str]) -> str | None:
     """'--cos-lr true': a boolean flag followed by a word like true/false (flags take no value)."""
     flags = {o: p for p in getattr(cmd, "params", []) if getattr(p, "is_flag", False)
              for o in list(p.opts) + list(p.secondary_opts)}
+    takes_file = {o for p in getattr(cmd, "params", []) for o in getattr(p, "opts", [])}
     for a, b in zip(args, args[1:], strict=False):
         if a in flags and b.lower() in _BOOL_WORDS:
             p = flags[a]
             pair = " or ".join(list(p.opts)[:1] + list(p.secondary_opts)[:1])
             return f"{a} takes no value: write {pair}, not {a} {b}"
+        if a == "--json" and a in flags and not b.startswith("-") and "--save-json" in takes_file:
+            return f"--json takes no value (it prints the JSON on stdout): write --save-json {b} to write a file"
     return None
 
 
