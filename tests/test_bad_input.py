@@ -571,6 +571,7 @@ def test_odd_images_decode_and_predict(kind: str, A: dict[str, Path], tmp_path: 
     assert [p.prob for p in by_path] == pytest.approx([p.prob for p in by_array], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_huge_jpeg_header_bounded_memory(A: dict[str, Path]) -> None:
     """A 20000x20000 JPEG header is decoded at reduced scale (DCT draft) or refused; no crash either way.
 
@@ -699,6 +700,7 @@ def _entry_point() -> list[str]:
 
 
 @pytest.mark.parametrize("case", REAL, ids=[c[0] for c in REAL])
+@pytest.mark.slow
 def test_real_process_one_line_no_signal(case: tuple[str, list[str], str], A: dict[str, Path], tmp_path: Path
                                          ) -> None:
     _, args, expect = case
@@ -713,4 +715,3 @@ def test_real_process_one_line_no_signal(case: tuple[str, list[str], str], A: di
     assert expect.lower() in err[0].lower()
     # a skipped file is reported once (the command's line), not again by the logging module
     assert len(lines) - len(err) == sum("{trunc_" in a for a in args), p.stderr
-

@@ -100,6 +100,7 @@ def test_skip_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "no CUDA GPU" in (bm.skip_reason("torch", "0") or "")
 
 
+@pytest.mark.slow
 def test_rows_measure_available_backends_and_skip_the_rest(report: dict[str, Any]) -> None:
     from yolocls.runtime import available_backends
 
@@ -189,6 +190,7 @@ def test_load_json_rejects_other_files(tmp_path: Path) -> None:
             br.load_json(tmp_path / name)
 
 
+@pytest.mark.slow
 def test_plot_png(report: dict[str, Any], tmp_path: Path) -> None:
     out = br.plot_latency(report, tmp_path / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -198,6 +200,7 @@ def test_plot_png(report: dict[str, Any], tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_benchmark_and_from_json(cache: Path, tmp_path: Path) -> None:
     j, md, png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
     r = CliRunner().invoke(app, ["benchmark", "--model", "tiny-cls", "--imgsz", "64", "--runs", "2", "--warmup", "0",
@@ -253,6 +256,7 @@ def test_baseline_preprocessing_matches_the_reference() -> None:
     assert np.abs(s.fast_preprocess_into(buf, frame) - ref).max() <= tol
 
 
+@pytest.mark.slow
 def test_baseline_script_runs(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "vs.json"
     assert _script().main(["--models", "tiny-cls", "--imgsz", "64", "--rounds", "2", "--iters", "2", "--warmup", "1",
@@ -277,6 +281,7 @@ def test_onnx_weights_skip_torch_with_reason(report: dict[str, Any], cache: Path
         list(bm.iter_benchmark(settings=settings))
 
 
+@pytest.mark.slow
 def test_installed_entry_point_renders_a_saved_report(report: dict[str, Any], tmp_path: Path) -> None:
     import shutil
     import subprocess

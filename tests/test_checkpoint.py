@@ -48,6 +48,7 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 # --- our format --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_round_trip_with_training_state(tmp_path):
     model, opt, sched = _trained_tiny()
     ema = create_model("tiny-cls", names=["cat", "dog", "cow"])  # different weights than the model
@@ -443,6 +444,7 @@ def _save_yolov5_torchvision(model: nn.Module, path: Path, names: list[str], ext
 
 
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
+@pytest.mark.slow
 def test_yolov5_torchvision_checkpoint_reproduces_logits(tmp_path, name):
     model = _calibrated(name)
     names = [f"class{i}" for i in range(10)]

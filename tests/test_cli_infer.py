@@ -19,6 +19,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", None])
+@pytest.mark.slow
 def test_infer_prints_topk_and_latency(tiny_onnx: Path, fixture_images: list[Path], backend: str | None) -> None:
     args = ["infer", "--model", str(tiny_onnx), "--source", str(fixture_images[0].parent), "--topk", "2"]
     if backend:

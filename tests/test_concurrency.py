@@ -119,6 +119,7 @@ def _run_threads(work: Callable[[int], None], n: int = N_THREADS) -> None:
         raise errors[0]
 
 
+@pytest.mark.slow
 def test_shared_runtime_matches_single_thread(logits_fn: Callable[[list[np.ndarray]], np.ndarray],
                                               images: list[np.ndarray]) -> None:
     # each thread: batches of 1 and 3 of its own images
@@ -183,6 +184,7 @@ def _leak_check(step: Callable[[int], Any]) -> float:
 
 
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+@pytest.mark.slow
 def test_no_leak_over_repeated_inference(backend: str, onnx_path: Path, images: list[np.ndarray]) -> None:
     from yolocls import runtime
 
@@ -194,6 +196,7 @@ def test_no_leak_over_repeated_inference(backend: str, onnx_path: Path, images: 
 
 
 @needs_openvino
+@pytest.mark.slow
 def test_no_leak_runtime_create_destroy(onnx_path: Path) -> None:
     """Opening and dropping the C++ runtime repeatedly frees what it allocated (compiled model, requests)."""
     from yolocls import runtime

@@ -28,6 +28,8 @@ from typer.testing import CliRunner
 
 from yolocls.engine.trainer import RESULT_KEYS
 
+pytestmark = pytest.mark.slow  # real training runs, killed and resumed in subprocesses (minutes)
+
 # at import, so the module-scoped reference run uses it too: the subprocesses run with OMP_NUM_THREADS=1, and the
 # same thread count gives the same float arithmetic (the comparisons below are to 1e-6)
 torch.set_num_threads(1)

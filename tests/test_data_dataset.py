@@ -52,6 +52,7 @@ def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ---------------------------------------------------------------- digits
 
 
+@pytest.mark.slow
 def test_digits_tree(digits_root: Path) -> None:
     from sklearn.datasets import load_digits
 
@@ -74,6 +75,7 @@ def test_digits_tree(digits_root: Path) -> None:
     assert not names_train & {p.name for p in counts["val"]}  # disjoint splits
 
 
+@pytest.mark.slow
 def test_digits_reused_rebuilt_and_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOLOCLS_DATASETS", str(tmp_path))
     # a process killed mid-write leaves no tree and no temp folder behind
@@ -115,6 +117,7 @@ def test_digits_concurrent_writers(tmp_path: Path) -> None:
     assert len(list((tmp_path / "digits").glob("*/*/*.png"))) == 1797
 
 
+@pytest.mark.slow
 def test_import_is_light() -> None:
     code = ("import sys, yolocls.data as d; heavy = [m for m in ('torch', 'cv2', 'PIL', 'sklearn') "
             "if m in sys.modules]; print(heavy); assert d.PreprocessConfig and d.preprocess")

@@ -134,6 +134,7 @@ def test_export_does_not_modify_the_model(tiny: nn.Module, tmp_path: Path) -> No
     tiny.eval()
 
 
+@pytest.mark.slow
 def test_static_batch_and_no_simplify(tiny: nn.Module, tmp_path: Path) -> None:
     res = export_onnx(tiny, tmp_path / "static.onnx", imgsz=64, dynamic=False, batch_size=2, simplify=False)
     proto = onnx.load(str(res.path))
@@ -144,6 +145,7 @@ def test_static_batch_and_no_simplify(tiny: nn.Module, tmp_path: Path) -> None:
     assert not meta.dynamic and meta.batch == 2
 
 
+@pytest.mark.slow
 def test_simplify_never_grows_the_graph_and_falls_back_on_failure(tiny: nn.Module, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     plain = export_onnx(tiny, tmp_path / "plain.onnx", imgsz=64, simplify=False, verify=False)
@@ -164,6 +166,7 @@ def test_simplify_never_grows_the_graph_and_falls_back_on_failure(tiny: nn.Modul
     onnx.checker.check_model(onnx.load(str(res.path)))
 
 
+@pytest.mark.slow
 def test_half_export_runs_in_ort_with_same_top1(tiny: nn.Module, fixture_images: list[Path],
                                                 frames: list[np.ndarray], tmp_path: Path) -> None:
     res = export_onnx(tiny, tmp_path / "half.onnx", imgsz=96, half=True, images=fixture_images)
@@ -183,6 +186,7 @@ def test_half_export_runs_in_ort_with_same_top1(tiny: nn.Module, fixture_images:
 
 
 @pytest.mark.parametrize("opset", [MIN_OPSET, MAX_OPSET])
+@pytest.mark.slow
 def test_opset_range_edges_export(tiny: nn.Module, tmp_path: Path, opset: int) -> None:
     res = export_onnx(tiny, tmp_path / f"o{opset}.onnx", imgsz=64, opset=opset)
     assert onnx.load(str(res.path)).opset_import[0].version == opset and res.verification.passed
@@ -344,6 +348,7 @@ def test_read_metadata_errors(tiny_onnx, tmp_path: Path) -> None:
         read_metadata(tmp_path / "missing.onnx")
 
 
+@pytest.mark.slow
 def test_yolov5n_export_matches_torch(frames: list[np.ndarray], fixture_images: list[Path], tmp_path: Path) -> None:
     model = _calibrated("yolov5n-cls", frames, 224)
     res = export_onnx(model, tmp_path / "yolov5n-cls.onnx", images=fixture_images)
@@ -359,6 +364,7 @@ def test_yolov5n_export_matches_torch(frames: list[np.ndarray], fixture_images: 
 
 
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
+@pytest.mark.slow
 def test_baseline_exports_match_torch(name: str, frames: list[np.ndarray], tmp_path: Path) -> None:
     model = _calibrated(name, frames, 64)
     res = export_onnx(model, tmp_path / f"{name}.onnx", imgsz=64, images=frames)
@@ -443,6 +449,7 @@ def test_triton_bad_input(tiny_onnx, tmp_path: Path) -> None:
 
 # --- CLI ------------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_export_onnx_and_triton(tmp_path: Path) -> None:
     from yolocls.cli.app import app
 

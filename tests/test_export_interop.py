@@ -96,6 +96,7 @@ def _torch_probs(model: nn.Module, frames: list[np.ndarray]) -> np.ndarray:
 
 
 # --- item 15: ultralytics ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ultralytics_gets_our_top1_only_with_normalisation_in_graph(photo_model: PooledLinear, photos: Any,
                                                                     tmp_path: Path) -> None:
     frames, names = photos
@@ -190,6 +191,7 @@ def tiny() -> nn.Module:
     return create_model("tiny-cls", num_classes=3)
 
 
+@pytest.mark.slow
 def test_half_export_keeps_the_fp32_file(tiny: nn.Module, tmp_path: Path) -> None:
     fp32 = export_onnx(tiny, tmp_path / "best.onnx", imgsz=32, verify=False)
     before = fp32.path.read_bytes()
@@ -203,6 +205,7 @@ def test_half_export_keeps_the_fp32_file(tiny: nn.Module, tmp_path: Path) -> Non
         export_onnx(tiny, tmp_path / "x.onnx", imgsz=32, half_io="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_cli_half_writes_its_own_file_and_says_so(tiny: nn.Module, tmp_path: Path) -> None:
     from yolocls.cli.app import app
     from yolocls.models import save_checkpoint
@@ -236,6 +239,7 @@ def test_no_onnxsim_keys_and_producer_is_yolocls(tiny: nn.Module, tmp_path: Path
 
 
 # --- item 17: float16 inputs/outputs ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_half_io_file_takes_and_returns_float16(tiny: nn.Module, tmp_path: Path) -> None:
     from yolocls.export.tensorrt import inspect_onnx
 
@@ -277,6 +281,7 @@ def _model_config_pb2() -> Any:
 
 @pytest.mark.parametrize("kw", [{}, {"dynamic": False, "batch_size": 2},
                                 {"half_io": True, "normalize_in_graph": True, "softmax": True}])
+@pytest.mark.slow
 def test_triton_config_parses_with_tritons_schema(tiny: nn.Module, tmp_path: Path, kw: dict[str, Any]) -> None:
     from google.protobuf import text_format
 

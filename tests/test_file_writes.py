@@ -97,6 +97,7 @@ def test_disk_full_keeps_the_old_file_and_names_the_path(small_fs: Path) -> None
     assert target.read_bytes() == b"old" and _temps(small_fs) == []
 
 
+@pytest.mark.slow
 def test_export_on_full_and_read_only_disks_is_one_line(small_fs: Path, checkpoint: Path) -> None:
     pytest.importorskip("onnx")
     filler = small_fs / "filler"
@@ -111,6 +112,7 @@ def test_export_on_full_and_read_only_disks_is_one_line(small_fs: Path, checkpoi
     assert "read-only file system" in err and str(small_fs / "x.onnx") in err
 
 
+@pytest.mark.slow
 def test_parent_is_a_file_and_name_too_long(tmp_path: Path, checkpoint: Path) -> None:
     pytest.importorskip("onnx")
     afile = tmp_path / "afile"
@@ -131,6 +133,7 @@ def test_target_is_a_folder_names_the_target_not_the_temp(tmp_path: Path) -> Non
     assert str(tmp_path / "dir.onnx") in str(e.value) and ".tmp" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_fresh_train_run_on_a_full_disk_leaves_no_run_folder(small_fs: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     os.environ.setdefault("YOLOCLS_DATASETS", str(tmp_path / "datasets"))
@@ -206,6 +209,7 @@ def _start_slow_export(ckpt: Path, out: Path, marker: Path) -> subprocess.Popen[
     return proc
 
 
+@pytest.mark.slow
 def test_export_sigterm_in_the_write_window_removes_the_temp(tmp_path: Path, checkpoint: Path) -> None:
     pytest.importorskip("onnx")
     out = tmp_path / "out" / "m.onnx"
@@ -220,6 +224,7 @@ def test_export_sigterm_in_the_write_window_removes_the_temp(tmp_path: Path, che
     assert _temps(out.parent) == [] and not out.exists()
 
 
+@pytest.mark.slow
 def test_export_sigkill_temp_is_cleaned_by_the_next_run(tmp_path: Path, checkpoint: Path) -> None:
     pytest.importorskip("onnx")
     out = tmp_path / "out" / "m.onnx"
