@@ -231,7 +231,8 @@ def vs_fp32_cell(r: dict[str, Any]) -> str:
     if not v:
         return ""
     sp = v.get("speedup_e2e")
-    classes = f" ({v['fp32_classes']} classes)" if v.get("fp32_classes") else ""
+    n = v.get("fp32_classes")
+    classes = f" ({n} class{'' if n == 1 else 'es'})" if n else ""  # 1 class: the images tell nothing apart
     return f"top-1 {v['top1_agreement']:.0%} of {v['images']}{classes}" + (f", {sp:.2f}x" if sp else "")
 
 
