@@ -30,6 +30,7 @@ import argparse
 import copy
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,11 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 TARGETS = {"yolov5": 3.0, "ort": 1.3}  # ours must be at least this many times faster end to end
 
 BF16 = "ours (openvino bf16)"  # reduced-precision row (never the headline 'ours')
+# INT8 rows (never the headline 'ours'): row -> (backend, file form). "u8" is <stem>.int8-u8.onnx (uint8 activations,
+# what the CPU backends run: export --int8), "s8" the int8-activation <stem>.int8.onnx (TensorRT's form).
+INT8_ROWS = {"ours int8 (onnxruntime)": ("onnxruntime", "u8"), "ours int8 (openvino)": ("openvino", "u8"),
+             "ours int8 (openvino, int8-act file)": ("openvino", "s8")}
+REDUCED = (BF16, *INT8_ROWS)
 
 Stages = dict[str, float]
 PathFn = Callable[[np.ndarray], tuple[list[int], Stages]]
@@ -329,11 +335,24 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
         ours_candidates = [args.ours]
     # every candidate runs in the same alternated rounds; "ours" is the fastest by median afterwards
     paths: dict[str, PathFn] = {f"ours ({b})": ours_path(onnx_path, b, args.threads) for b in ours_candidates}
+    notes: dict[str, str] = {}
+    bf16_units = cpu_bf16_units()
     if "openvino" in available_backends():  # reduced precision: reported beside ours, never chosen as ours
-        paths[BF16] = ours_path(onnx_path, "openvino", args.threads, precision="bf16")
+        if bf16_units:
+            paths[BF16] = ours_path(onnx_path, "openvino", args.threads, precision="bf16")
+        else:
+            notes[BF16] = ("row skipped: this CPU has no bf16 units (no avx512_bf16/amx_bf16 in /proc/cpuinfo), so "
+                           "OpenVINO's bf16 hint would run emulated or fall back to f32; nothing to measure")
+    int8_files: dict[str, Path] = {}
+    int8_accuracy: dict[str, dict[str, Any]] = {}
+    if not args.no_int8:
+        tmp_int8 = Path(tempfile.mkdtemp(prefix="yolocls-bench-int8-"))
+        int8_files, int8_accuracy = make_int8(src.module, size, frames, tmp_int8, args.threads)
+        for row, (backend, form) in INT8_ROWS.items():
+            if backend in available_backends():
+                paths[row] = ours_path(int8_files[form], backend, args.threads)
     paths["yolov5 (a)"] = yolov5_path(src.module, size)
     paths["ort (b)"] = ort_usual_path(onnx_path, size, args.threads)
-    notes: dict[str, str] = {}
     try:
         paths["cv2dnn (c)"] = cv2_dnn_path(onnx_path, size)
         paths["cv2dnn (c)"](frames[0])
@@ -357,8 +376,9 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
     pre_diff = {"yolov5 (a)": float(np.abs(yolov5_preprocess(frames[0], size).numpy() - ref).max()),
                 "ort (b)": float(np.abs(usual_preprocess(frames[0], size) - ref).max())}
 
-    accuracy = _accuracy_vs_torch([n for n in paths if n.startswith("ours (") and "threads=" not in n],
-                                  src.module, frames, size, args.threads)
+    accuracy: dict[str, dict[str, Any]] = dict(_accuracy_vs_torch(
+        [n for n in paths if n.startswith("ours (") and "threads=" not in n], src.module, frames, size, args.threads))
+    accuracy.update({row: a for row, a in int8_accuracy.items() if row in paths})
 
     res = run_rounds(paths, frames, args.rounds, args.iters, args.warmup)
     if args.profile:
@@ -376,10 +396,79 @@ def bench_model(name: str, args: argparse.Namespace, frames: list[np.ndarray]) -
                            "round_median_ms": [x * 1e3 for x in v["round_median"]]}
         if n != ours_key:
             out["paths"][n]["speedup_of_ours"] = ratio_stats(v["round_median"], res[ours_key]["round_median"])
-    if BF16 in res:
-        out["speedup_of_bf16"] = {n: ratio_stats(res[n]["round_median"], res[BF16]["round_median"])
-                                  for n in ("yolov5 (a)", "ort (b)") if n in res}
+    out["speedup_of_reduced"] = {
+        row: {n: ratio_stats(res[n]["round_median"], res[row]["round_median"]) for n in ("yolov5 (a)", "ort (b)")
+              if n in res} for row in REDUCED if row in res}
+    if "ort (b)" in res:  # the moonshot: our whole INT8 path against ONNX Runtime's FP32 inference call alone
+        ort_infer = float(np.median(res["ort (b)"]["samples"]["inference"]) * 1e3)
+        out["moonshot"] = {row: {"e2e_ms": float(np.median(res[row]["samples"]["end_to_end"]) * 1e3),
+                                 "ort_fp32_inference_ms": ort_infer} for row in INT8_ROWS if row in res}
+    if int8_files:
+        import shutil
+
+        shutil.rmtree(next(iter(int8_files.values())).parent, ignore_errors=True)
     return out
+
+
+def cpu_bf16_units() -> list[str]:
+    """The bf16 instruction sets this CPU has (Linux /proc/cpuinfo flags), empty when none."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    return [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+
+
+def make_int8(module: Any, size: int, frames: list[np.ndarray], tmp: Path, threads: int | None
+              ) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
+    """The INT8 pair (``s8``: <stem>.int8.onnx, ``u8``: <stem>.int8-u8.onnx) of a BN-calibrated copy of ``module``,
+    made by yolocls' quantizer on calibration frames that are not the benchmark frames, and per INT8 row its top-1
+    agreement and max |logit diff| with that copy's FP32 ONNX on the benchmark frames (same input tensors).
+
+    Timing does not depend on the weights; the agreement needs a model whose logits depend on every layer (a
+    random-init model outputs ~its head bias, DESIGN.md), hence the BatchNorm calibration.
+    """
+    import warnings
+
+    import onnx
+
+    from yolocls.export.onnx import export_onnx
+    from yolocls.export.quantize import quantize_qdq, to_u8_activations
+    from yolocls.export.verify import synthetic_images
+    from yolocls.runtime import available_backends, load
+    from yolocls.spec.preprocess import PreprocessConfig, apply
+    from yolocls.utils.torch_utils import calibrate_batchnorm
+
+    cfg = PreprocessConfig(imgsz=size)
+    calib = apply(bm.make_frames(24, *bm.FRAME_HW, seed=7) + synthetic_images(8, seed=5), cfg)
+    net = copy.deepcopy(module).float()
+    calibrate_batchnorm(net, apply(frames, cfg), passes=2)
+    fp32 = tmp / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_onnx(net, fp32, imgsz=size, dynamic=True, simplify=True, verify=False,
+                    model_name=getattr(module, "model_name", None) or "model")
+    files = {"s8": tmp / "model.int8.onnx", "u8": tmp / "model.int8-u8.onnx"}
+    quantize_qdq(fp32, files["s8"], [calib[i : i + 8] for i in range(0, len(calib), 8)])
+    proto = onnx.load(str(files["s8"]))
+    to_u8_activations(proto)
+    onnx.save(proto, str(files["u8"]))
+    batch = apply(frames, cfg)
+    with load(fp32, backend="onnxruntime", threads=threads) as bk:
+        want = np.concatenate([bk.infer(batch[i : i + 1]) for i in range(len(batch))])
+    span = float(np.ptp(want)) or 1.0
+    acc: dict[str, dict[str, Any]] = {}
+    for row, (backend, form) in INT8_ROWS.items():
+        if backend not in available_backends():
+            continue
+        with load(files[form], backend=backend, threads=threads) as bk:
+            got = np.concatenate([bk.infer(batch[i : i + 1]) for i in range(len(batch))])
+        d = float(np.abs(got - want).max())
+        acc[row] = {"top1_agree": float((got.argmax(1) == want.argmax(1)).mean()), "frames": len(frames),
+                    "max_abs_logit_diff": d, "max_abs_logit_diff_rel_range": d / span, "logit_range": span,
+                    "reference": "FP32 ONNX of the same BN-calibrated copy (ONNX Runtime)"}
+    return files, acc
 
 
 def _accuracy_vs_torch(rows: list[str], module: Any, frames: list[np.ndarray], size: int, threads: int | None
@@ -435,7 +524,7 @@ def render(model_res: dict[str, Any]) -> str:
         target = "-"
         if sp and key in TARGETS and "(" in n and not n.startswith("ours"):
             target = f">= {TARGETS[key]:.1f}x {'PASS' if sp['median'] >= TARGETS[key] else 'FAIL'}"
-        if n == BF16:
+        if n in REDUCED:
             target = "reduced precision"
         rows.append([n, *(f"{st[s]['median_ms']:.2f}" if s in st else "-"
                           for s in ("preprocess", "inference", "postprocess", "end_to_end")),
@@ -444,13 +533,18 @@ def render(model_res: dict[str, Any]) -> str:
              f"batch 1; ours = {model_res['ours']}, the faster of our backends (median of round medians, ms: "
              + ", ".join(f"{k} {v:.2f}" for k, v in model_res["candidates_ms"].items()) + ")")
     extra = [f"note: {k}: {v}" for k, v in model_res["notes"].items()]
-    for n, sp in model_res.get("speedup_of_bf16", {}).items():
-        key = n.split()[0]
-        extra.append(f"{BF16} [REDUCED PRECISION] faster than {n} by {sp['median']:.2f}x [{sp['p25']:.2f}-"
-                     f"{sp['p75']:.2f}] {sp['min']:.2f}-{sp['max']:.2f} (target >= {TARGETS[key]:.1f}x: "
-                     f"{'PASS' if sp['median'] >= TARGETS[key] else 'FAIL'})")
+    for row, per in model_res.get("speedup_of_reduced", {}).items():
+        for n, sp in per.items():
+            key = n.split()[0]
+            extra.append(f"{row} [REDUCED PRECISION] faster than {n} by {sp['median']:.2f}x [{sp['p25']:.2f}-"
+                         f"{sp['p75']:.2f}] {sp['min']:.2f}-{sp['max']:.2f} (target >= {TARGETS[key]:.1f}x: "
+                         f"{'PASS' if sp['median'] >= TARGETS[key] else 'FAIL'})")
+    for row, m in model_res.get("moonshot", {}).items():
+        extra.append(f"moonshot: {row} whole path {m['e2e_ms']:.2f} ms vs ONNX Runtime FP32 inference call alone "
+                     f"{m['ort_fp32_inference_ms']:.2f} ms ({'PASS' if m['e2e_ms'] < m['ort_fp32_inference_ms'] else 'FAIL'})")
     for n, a in model_res["accuracy_vs_torch_fp32"].items():
-        extra.append(f"{n} vs FP32 PyTorch (BN-calibrated copy) on the {a['frames']} benchmark frames: top-1 agreement "
+        ref = a.get("reference", "FP32 PyTorch (BN-calibrated copy)")
+        extra.append(f"{n} vs {ref} on the {a['frames']} benchmark frames: top-1 agreement "
                      f"{a['top1_agree']:.0%}, max |logit diff| {a['max_abs_logit_diff']:.2e} = "
                      f"{a['max_abs_logit_diff_rel_range']:.2%} of the logit range ({a['logit_range']:.3g})")
     extra.append("preprocessing max |diff| vs the reference: " + ", ".join(
@@ -470,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ours", choices=("onnxruntime", "openvino"), default=None, help="force our backend")
     ap.add_argument("--explore", action="store_true", help="also measure variants that show where time goes")
     ap.add_argument("--profile", action="store_true", help="also print ONNX Runtime's time per op type")
+    ap.add_argument("--no-int8", action="store_true", help="skip the INT8 rows (they quantize the model first)")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
