@@ -131,6 +131,18 @@ def test_apply_matches_reference(seed: int) -> None:
     np.testing.assert_array_equal(apply(images, cfg, bgr=bgr, reference=True), want)  # forced: the definition
 
 
+@pytest.mark.parametrize("crop", spec.CROP_MODES)
+def test_apply_matches_reference_at_the_validation_size(rng: np.random.Generator, crop: str) -> None:
+    """The case `yolocls val` runs: a 500x375 photo-sized image to 224, float32 and float16."""
+    img = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
+    cfg = PreprocessConfig(imgsz=224, crop=crop)
+    want = reference(img, cfg)
+    np.testing.assert_allclose(apply(img, cfg), want, rtol=0, atol=1e-5)
+    half = apply(img, cfg, dtype=np.float16)
+    assert half.dtype == np.float16
+    np.testing.assert_allclose(half.astype(np.float32), want, rtol=0, atol=2e-3)  # half ulp at |x| <= 2.7
+
+
 def test_a_4d_array_is_a_batch_on_both_paths(rng: np.random.Generator) -> None:
     batch = rng.integers(0, 256, (3, 20, 30, 3), dtype=np.uint8)
     cfg = PreprocessConfig(imgsz=8)
