@@ -99,7 +99,8 @@ def cuda_rows(img: np.ndarray, imgsz: int, iters: int, warmup: int) -> list[tupl
     h, w = img.shape[:2]
 
     def launch() -> None:
-        C.preprocess_cuda(src.data_ptr(), h, w, src.stride(0), dst.data_ptr(), imgsz=imgsz, stream=stream)
+        C.preprocess_cuda(src.data_ptr(), h, w, src.stride(0), dst.data_ptr(), C.PreprocessConfig(imgsz=imgsz),
+                          stream=stream)
 
     def kernel_only() -> None:
         launch()
@@ -152,13 +153,14 @@ def main() -> None:
 
         if _native.available():
             C = _native.load_extension()
+            cfg = C.PreprocessConfig(imgsz=S)
             out = np.empty((1, 3, S, S), dtype=np.float32)
-            cases.append(("_C.preprocess 1 thread", lambda: C.preprocess(img, S, out=out), it, wu))
+            cases.append(("_C.preprocess 1 thread", lambda: C.preprocess(img, cfg, out=out), it, wu))
             pre = C.Preprocessor(args.threads)
-            cases.append((f"_C.Preprocessor {args.threads} threads", lambda: pre(img, S, out=out), it, wu))
+            cases.append((f"_C.Preprocessor {args.threads} threads", lambda: pre(img, cfg, out=out), it, wu))
             out16 = np.empty((1, 3, S, S), dtype=np.float16)
             cases.append(("_C.preprocess 1 thread fp16",
-                          lambda: C.preprocess(img, S, dtype=np.float16, out=out16), it, wu))
+                          lambda: C.preprocess(img, cfg, dtype=C.DType.FLOAT16, out=out16), it, wu))
         else:
             print("yolocls._C is not built: native rows skipped")
     runs: list[dict[str, float]] = []
