@@ -132,3 +132,69 @@ def test_import_contract_holds() -> None:
     p = subprocess.run([exe, "--no-cache"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stdout[-3000:]
     assert "2 kept, 0 broken" in p.stdout
+
+
+# -- the command line's one vocabulary (yolocls/cli/_options.py) --------------------------------------------------
+def _commands() -> dict:
+    import typer
+
+    from yolocls.cli.app import app
+
+    return typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
+def _option(cmd, name: str):  # noqa: ANN001, ANN202 - click objects
+    return next((p for p in cmd.params if name in (*p.opts, *p.secondary_opts)), None)
+
+
+def test_shared_options_mean_the_same_in_every_command() -> None:
+    from yolocls.cli._options import BackendName, Precision
+
+    cmds = _commands()
+    seen = {"--device": 0, "--json": 0, "--precision": 0, "--backend": 0, "--imgsz": 0, "--weights": 0}
+    for name, cmd in cmds.items():
+        for flag in seen:
+            p = _option(cmd, flag)
+            if p is None or p.hidden:
+                continue
+            seen[flag] += 1
+            if flag == "--device":
+                assert p.default == "", f"{name}: --device must default to '' (auto)"
+            if flag == "--json":
+                assert p.is_flag, f"{name}: --json must be a flag (JSON on stdout)"
+                assert _option(cmd, "--save-json") is not None, f"{name}: --json without --save-json"
+            if flag in ("--precision", "--backend"):
+                enum = p.type_descriptor.annotation
+                inner = next((a for a in getattr(enum, "__args__", ()) if isinstance(a, type)), enum)
+                while getattr(inner, "__args__", None):  # list[Precision] | None -> Precision
+                    inner = next(a for a in inner.__args__ if a is not type(None))
+                assert inner is (Precision if flag == "--precision" else BackendName), (name, flag, inner)
+            if flag == "--imgsz":
+                assert {"--img", "--img-size"} <= set(p.opts), f"{name}: --imgsz without YOLOv5's spellings"
+    assert all(n >= 2 for n in seen.values()), seen  # each word is shared, not one command's own
+    # the old spellings still parse but are not advertised
+    for name, flag in (("build-engine", "--fp16"), ("infer", "--model"), ("benchmark", "--models"),
+                       ("benchmark", "--backends")):
+        p = _option(cmds[name], flag)
+        assert p is not None and p.hidden, (name, flag)
+    assert _option(cmds["build-engine"], "--half") is not None
+
+
+def test_resolve_device_auto() -> None:
+    from yolocls.cli._options import resolve_device
+
+    assert resolve_device("cpu", "torch") == "cpu" and resolve_device(" 0 ") == "0"
+    assert resolve_device("", "tensorrt") == "0" and resolve_device("", "openvino") == "cpu"
+    torch = pytest.importorskip("torch")
+    assert resolve_device("", "torch") == ("0" if torch.cuda.is_available() else "cpu")
+
+
+def test_export_cli_reads_the_format_table() -> None:
+    from yolocls.errors import InputError
+    from yolocls.export.formats import FORMATS, check_options, parse_include
+
+    help_text = _option(_commands()["export"], "--include").help
+    assert all(f.description in help_text for f in FORMATS.values())
+    check_options(parse_include("onnx,triton"), ["half_io"])  # both take float16 I/O
+    with pytest.raises(InputError, match="--half-io does not apply to --include engine"):
+        check_options(parse_include("onnx,engine"), ["half_io"])
