@@ -6,7 +6,9 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -164,10 +166,9 @@ def test_shared_options_mean_the_same_in_every_command() -> None:
                 assert p.is_flag, f"{name}: --json must be a flag (JSON on stdout)"
                 assert _option(cmd, "--save-json") is not None, f"{name}: --json without --save-json"
             if flag in ("--precision", "--backend"):
-                enum = p.type_descriptor.annotation
-                inner = next((a for a in getattr(enum, "__args__", ()) if isinstance(a, type)), enum)
-                while getattr(inner, "__args__", None):  # list[Precision] | None -> Precision
-                    inner = next(a for a in inner.__args__ if a is not type(None))
+                inner: Any = p.type_descriptor.annotation
+                while typing.get_args(inner):  # list[Precision] | None -> Precision
+                    inner = next(a for a in typing.get_args(inner) if a is not type(None))
                 assert inner is (Precision if flag == "--precision" else BackendName), (name, flag, inner)
             if flag == "--imgsz":
                 assert {"--img", "--img-size"} <= set(p.opts), f"{name}: --imgsz without YOLOv5's spellings"
