@@ -120,13 +120,7 @@ def machine_info() -> dict[str, Any]:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         load = None
-    ext: Any = False
-    if _native.available():
-        info_fn = getattr(_native, "build_info", None)
-        try:
-            ext = info_fn() if callable(info_fn) else True
-        except Exception:  # noqa: BLE001 - a half-built extension is reported, not fatal
-            ext = True
+    ext: Any = _native.build_info() if _native.available() else False
     return {
         "cpu": _cpu_model(),
         "cpu_flags": _cpu_flags(),

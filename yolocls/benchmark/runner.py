@@ -403,7 +403,7 @@ def _no_gpu_reason() -> str | None:
 
     ext = native_tensorrt()
     if ext is not None:
-        return None if int(ext.build_info().get("cuda_devices") or 0) > 0 else "no NVIDIA GPU"
+        return None if ext.build_info()["cuda_devices"] > 0 else "no NVIDIA GPU"
     from yolocls.runtime.tensorrt_python import select_cuda_api
 
     try:

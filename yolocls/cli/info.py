@@ -134,7 +134,7 @@ def _info(list_models: bool, model: str | None, weights: Path | None, num_classe
             for key, title in (("cuda", "CUDA kernel"), ("openvino", "OpenVINO module"),
                                ("tensorrt", "TensorRT module")):
                 table.add_row(title, _component_row(build, key))
-            table.add_row("modules folder", str(build.get("plugin_dir", "")))
+            table.add_row("modules folder", str(build["plugin_dir"]))
             continue
         table.add_row(k, str(v) if v is not None else "not installed")
     console.print(table)
@@ -145,7 +145,7 @@ def _component_row(build: dict[str, Any], key: str) -> str:
     if key == "cuda":
         if not build.get("cuda"):
             return "not built"
-        return f"built (CUDA {build.get('cuda_version')}), {build.get('cuda_devices', 0)} GPU(s) visible"
+        return f"built (CUDA {build.get('cuda_version')}), {build['cuda_devices']} GPU(s) visible"
     version, error = build.get(f"{key}_version"), build.get(f"{key}_error")
     if version:
         return f"loads ({version})"
