@@ -70,6 +70,7 @@ def _one_error_line(r: Any) -> str:
 
 # -- 1: small datasets, dataset settings ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_small_real_dataset_trains_past_chance_with_defaults(photos: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,6 +121,7 @@ def test_dataset_recommended_settings(tmp_path: Path) -> None:
 
 # -- 2, 3: resume, epochs from 1 ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_applies_epochs_and_refuses_other_changes(run: Any, tmp_path: Path) -> None:
     from yolocls.models.checkpoint import read_checkpoint
 
@@ -164,6 +166,7 @@ def test_epochs_count_from_one_in_messages(photos: Path, tmp_path: Path, capsys:
     assert "no epoch finished, so no best model yet" in out and "epoch -1" not in out and "epoch 0" not in out, out
 
 
+@pytest.mark.slow
 def test_best_epoch_and_rows_from_one(run: Any) -> None:
     assert [int(r["epoch"]) for r in run.rows] == [1, 2]
     assert 1 <= run.best_epoch <= 2
@@ -172,6 +175,7 @@ def test_best_epoch_and_rows_from_one(run: Any) -> None:
 
 # -- 4, 5: one val loss; val's split and confusion matrix ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_val_loss_is_plain_cross_entropy_in_training_and_val(run: Any, photos: Path, tmp_path: Path) -> None:
     import json
 
@@ -185,6 +189,7 @@ def test_val_loss_is_plain_cross_entropy_in_training_and_val(run: Any, photos: P
     assert got["split_dir"].endswith("val") and sum(map(sum, got["confusion"])) == 15
 
 
+@pytest.mark.slow
 def test_val_split_test_without_test_folder_and_confusion_matrix(run: Any, photos: Path, tmp_path: Path) -> None:
     line = _one_error_line(CliRunner().invoke(_app(), ["val", "--weights", str(run.best), "--data", str(photos),
                                                        "--split", "test"]))
@@ -212,6 +217,7 @@ def test_plot_text_colour_follows_the_cell() -> None:
     assert _text_colour((0.03, 0.19, 0.42, 1.0)) == "white"  # the darkest
 
 
+@pytest.mark.slow
 def test_results_plot_drops_top5_with_few_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from yolocls.engine import plots
 
@@ -292,6 +298,7 @@ def test_usage_errors_are_one_line(args: list[str], expect: str) -> None:
     assert expect in line, line
 
 
+@pytest.mark.slow
 def test_usage_error_through_the_real_entry_point() -> None:
     p = subprocess.run([sys.executable, "-m", "yolocls", "train", "--imgsz", "0"], capture_output=True, text=True,
                        timeout=120, cwd=ROOT)
@@ -301,6 +308,7 @@ def test_usage_error_through_the_real_entry_point() -> None:
     assert p.returncode == 0 and "train" in p.stdout and p.stderr == ""
 
 
+@pytest.mark.slow
 def test_every_boolean_option_reads_as_a_flag_in_help() -> None:
     import typer
 
@@ -320,6 +328,7 @@ def test_every_boolean_option_reads_as_a_flag_in_help() -> None:
 
 # -- 9: off a terminal ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_piped_to_a_file_prints_lines_not_bars(photos: Path, tmp_path: Path) -> None:
     log = tmp_path / "train.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "YOLOCLS_PROGRESS": ""}
@@ -350,6 +359,7 @@ def test_plain_progress_prints_a_line_per_interval(capsys: pytest.CaptureFixture
 # -- 10: info --list --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.slow
 def test_info_list_never_truncates_names(columns: int) -> None:
     from yolocls.models import list_models
 
@@ -364,6 +374,7 @@ def test_info_list_never_truncates_names(columns: int) -> None:
 
 # -- 12: predict's warm-up --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_predict_one_image_is_timed_after_a_warm_up(run: Any, fixture_images: list[Path]) -> None:
     from yolocls.engine.predictor import iter_predictions
 
@@ -398,6 +409,7 @@ def test_predict_one_image_is_timed_after_a_warm_up(run: Any, fixture_images: li
 
 # -- 13: pyproject ----------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_pyproject_license_needs_no_deprecated_table(tmp_path: Path) -> None:
     import tomllib
 
@@ -437,6 +449,7 @@ def umask022() -> Iterator[None]:
     os.umask(old)
 
 
+@pytest.mark.slow
 def test_written_files_follow_the_umask(photos: Path, tmp_path: Path, umask022: None) -> None:
     pytest.importorskip("onnx")
     from yolocls.engine.trainer import TrainConfig, Trainer

@@ -139,6 +139,7 @@ def test_numpy_dtype_state_file_is_live_under_a_plain_restricted_unpickler(tmp_p
     assert out.signal is not None or "READ" in out.stdout, (out.returncode, out.stderr[-500:])
 
 
+@pytest.mark.slow
 def test_numpy_dtype_state_is_refused_in_a_child(child):
     """Finding 1 (critical): dtype('V8') given a field 256 MB past its size by BUILD, then scalar(): a 250-byte file
     that crashed every --weights command; and the variant that put the scalar in a persistent id, whose str()
@@ -224,6 +225,7 @@ def test_refused_global_names_are_escaped(tmp_path):
 # -- the pickle program: nesting, cycles, opcodes --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_deep_tuple_is_refused_in_a_child(child):
     """A 1 MB pickle of a dict keyed by a tuple nested 10^6 deep: hashing it overflows the C stack (SIGSEGV) in the
     C unpickler and in torch.load(weights_only=True), which read_checkpoint used. Now the nesting limit stops it."""
@@ -332,6 +334,7 @@ def test_module_and_parameter_names_are_plain(tmp_path):
 # -- finding 3: the zip container -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overlapping_zip_entries_are_refused_in_a_child(child):
     """Finding 3: 1,000 stored entries over one 4 MB blob (4.4 GB RSS in `info`). Refused before any entry is read."""
     for rec in _clean(child["overlap"]):
@@ -377,6 +380,7 @@ def test_storage_records_must_match(tmp_path):
 # -- finding 4: tensor views ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stride0_expansion_is_refused_in_a_child(child):
     """Finding 4: an fp16 parameter of 1.5e9 elements with stride 0 over 1 element, in a real YOLOv5 checkpoint
     (2.5 MB file -> 6.1 GB, materialised by .float() before the extra key was rejected)."""
@@ -520,6 +524,7 @@ def test_our_format_good_options_still_load(ours):
     assert model_from_checkpoint(ckpt).num_classes == 3
 
 
+@pytest.mark.slow
 def test_our_format_nc_1e6_in_a_child(child):
     """Finding 5 in a capped child: num_classes 1e6 (was 5.5 GB) and an unknown option (was a TypeError)."""
     recs = _clean([r for r in child["ours"] if r["fn"] == "load_model"])  # the others only read the dict

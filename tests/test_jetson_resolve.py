@@ -57,6 +57,7 @@ def _resolve(reqs: list[str], tmp_path: Path) -> list[dict]:
 
 
 @pytest.mark.network
+@pytest.mark.slow
 def test_jetpack6_slim_install_resolves_from_wheels(tmp_path: Path) -> None:
     installs = _resolve(_requirements(("onnxruntime", "tensorrt")), tmp_path)
     names = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in installs}
