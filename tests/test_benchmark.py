@@ -372,8 +372,6 @@ def test_file_precision_and_fp32_twin_names(tmp_path: Path) -> None:
     assert (bm.base_name("best.int8"), bm.base_name("best.fp16-io.norm"), bm.base_name("best")) == \
         ("best", "best.norm", "best")
     # the metadata alone says int8 too (yolocls export --int8 writes a `quantization` object)
-    from yolocls.export.onnx import read_metadata, write_metadata
-
     tagged = tmp_path / "tagged.onnx"
     tagged.write_bytes(src.read_bytes())
     import onnx
@@ -384,13 +382,12 @@ def test_file_precision_and_fp32_twin_names(tmp_path: Path) -> None:
     next(p for p in m.metadata_props if p.key == "yolocls").value = json.dumps(meta)
     onnx.save(m, str(tagged))
     assert bm.onnx_precision(tagged) == "int8"
-    assert read_metadata and write_metadata  # the exporter's own reader/writer exist for the real path
 
 
 def test_int8_file_is_an_int8_row_with_agreement_vs_its_fp32_file(tmp_path: Path) -> None:
     src, dst = _qdq_twin(tmp_path)
-    settings = bm.BenchmarkSettings(backends=("onnxruntime",), cache_dir=str(tmp_path / "c"),  # type: ignore[arg-type]
-                                    **{**FAST, "imgsz": 32})
+    fast32: dict[str, Any] = {**FAST, "imgsz": 32}
+    settings = bm.BenchmarkSettings(backends=("onnxruntime",), cache_dir=str(tmp_path / "c"), **fast32)
     rows = list(bm.iter_benchmark(weights=[dst, src], settings=settings))  # INT8 first: filled in at the end
     by = {r["precision"]: r for r in rows}
     assert set(by) == {"fp32", "int8"} and all(r["status"] == "ok" for r in rows), rows
@@ -406,7 +403,7 @@ def test_int8_file_is_an_int8_row_with_agreement_vs_its_fp32_file(tmp_path: Path
 
 
 def test_agreement_counts_disagreements() -> None:
-    rows = [{"base": "m", "backend": "onnxruntime", "precision": p, "batch": 1, "status": "ok",
+    rows: list[dict[str, Any]] = [{"base": "m", "backend": "onnxruntime", "precision": p, "batch": 1, "status": "ok",
              "stages": {"end_to_end": {"median_ms": ms}}} for p, ms in (("fp32", 4.0), ("int8", 2.0))]
     top1 = {("m", "onnxruntime", "fp32"): np.array([0, 1, 2, 3]), ("m", "onnxruntime", "int8"): np.array([0, 1, 2, 0])}
     bm.add_vs_fp32(rows, top1, "4 test images")
