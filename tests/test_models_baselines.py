@@ -120,6 +120,7 @@ def test_sizes_are_registered_with_family_preprocess_and_published_numbers() -> 
 
 
 @pytest.mark.parametrize("name", RESNETS + EFFICIENTNETS)
+@pytest.mark.slow
 def test_parameter_count_equals_torchvision_and_published_table(name: str) -> None:
     model = meta_model(name)
     n = sum(p.numel() for p in model.parameters())
@@ -132,12 +133,14 @@ def test_parameter_count_equals_torchvision_and_published_table(name: str) -> No
 
 
 @pytest.mark.parametrize("name", RESNETS)
+@pytest.mark.slow
 def test_resnet_state_dict_keys_equal_torchvision(name: str) -> None:
     bottleneck, layers = RESNET_LAYOUT[name]
     assert set(meta_model(name).state_dict()) == torchvision_resnet_keys(bottleneck, layers)
 
 
 @pytest.mark.parametrize("name", EFFICIENTNETS)
+@pytest.mark.slow
 def test_efficientnet_state_dict_keys_equal_torchvision(name: str) -> None:
     assert set(meta_model(name).state_dict()) == torchvision_efficientnet_keys(EFFICIENTNET_REPEATS[name])
 
@@ -182,6 +185,7 @@ def test_resnet_strides_follow_torchvision() -> None:
     assert r18.layer3[0].conv1.stride == (2, 2)
 
 
+@pytest.mark.slow
 def test_efficientnet_key_shapes() -> None:
     b0, b1, b2, b3 = (shapes(meta_model(n)) for n in EFFICIENTNETS)
     assert b0["features.0.0.weight"] == (32, 3, 3, 3)
@@ -278,6 +282,7 @@ def test_eval_mode_is_deterministic_and_batch_independent(small_models: dict[str
 
 
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
+@pytest.mark.slow
 def test_state_dict_round_trip_strict(name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(1)
     src = create_model(name, num_classes=5)
@@ -344,6 +349,7 @@ def test_weight_init_follows_torchvision() -> None:
     assert se.fc2.weight.std().item() == pytest.approx((2 / 96) ** 0.5, rel=0.15)  # fan_out = 96 * 1 * 1
 
 
+@pytest.mark.slow
 def test_zero_init_residual_and_overrides_through_the_registry() -> None:
     r = meta_model("resnet34", zero_init_residual=True, dropout=0.1)
     assert r.drop.p == 0.1 and r.model_kwargs == {"zero_init_residual": True, "dropout": 0.1}
@@ -420,11 +426,13 @@ def conv_linear_macs(model: nn.Module, imgsz: int) -> int:
     "name,gmacs",
     [("resnet18", 1.814), ("resnet34", 3.664), ("resnet50", 4.089), ("resnet101", 7.801), ("efficientnet_b0", 0.386)],
 )
+@pytest.mark.slow
 def test_compute_at_224_equals_torchvision(name: str, gmacs: float) -> None:
     assert conv_linear_macs(meta_model(name), 224) / 1e9 == pytest.approx(gmacs, abs=0.0005)
 
 
 @pytest.mark.parametrize("name", RESNETS + EFFICIENTNETS)
+@pytest.mark.slow
 def test_yolov5_style_flops_reproduce_the_published_table(name: str) -> None:
     from yolocls.models.flops import model_info
 
@@ -436,6 +444,7 @@ def test_yolov5_style_flops_reproduce_the_published_table(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", RESNETS + EFFICIENTNETS)
+@pytest.mark.slow
 def test_identify_state_dict_finds_size_and_class_count(name: str) -> None:
     family = resnet if name.startswith("resnet") else efficientnet
     other = efficientnet if family is resnet else resnet

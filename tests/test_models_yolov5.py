@@ -50,6 +50,7 @@ def test_width_and_depth_rules():
 
 
 @pytest.mark.parametrize("size", SIZES)
+@pytest.mark.slow
 def test_exact_parameter_counts(size):
     model = _meta_model(size)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[size]
@@ -160,6 +161,7 @@ def test_fuse_conv_bn_function_with_groups_and_bias():
 
 
 @pytest.mark.parametrize("size", SIZES)
+@pytest.mark.slow
 def test_flops_both_styles(size):
     info = model_info(_meta_model(size), imgsz=224)  # hook counting only needs shapes
     assert info["params"] == PARAMS[size]
@@ -227,6 +229,7 @@ def test_tiny_variant():
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "efficientnet_b0", "efficientnet_b3"])
+@pytest.mark.slow
 def test_flops_reproduce_readme_for_baselines(name):
     # YOLOv5 counted torchvision models unfused (BN included, SiLU/Sigmoid free); same hooks, same rounding
     if name not in list_models():
