@@ -48,6 +48,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_train_digits_reaches_90_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from yolocls.engine.validator import validate
     from yolocls.models.checkpoint import load_model, read_checkpoint
@@ -93,6 +94,7 @@ def _stop_after(epoch: int):
     return cb
 
 
+@pytest.mark.slow
 def test_resume_gives_identical_results(tmp_path: Path) -> None:
     from yolocls.models.checkpoint import read_checkpoint
 
@@ -130,6 +132,7 @@ def test_resume_gives_identical_results(tmp_path: Path) -> None:
         Trainer(TrainConfig(resume=str(full.last), device="cpu", workers=0, progress=False)).train()
 
 
+@pytest.mark.slow
 def test_sigint_saves_last_and_stops(tmp_path: Path) -> None:
     from yolocls.models.checkpoint import read_checkpoint
 
@@ -200,6 +203,7 @@ def test_cli_train_errors(tmp_path: Path) -> None:
     assert not any(tmp_path.glob("exp*"))  # nothing was created by the failed runs
 
 
+@pytest.mark.slow
 def test_cli_train_runs(tmp_path: Path) -> None:
     r = runner.invoke(_app(), ["train", "--model", "tiny-cls", "--data", "digits", "--epochs", "1", "--imgsz", "32",
                                "--batch-size", "64", "--lr0", "0.02", "--no-augment", "--workers", "0",
@@ -209,6 +213,7 @@ def test_cli_train_runs(tmp_path: Path) -> None:
     assert len(_read_csv(tmp_path / "cli" / "results.csv")) == 1
 
 
+@pytest.mark.slow
 def test_interrupt_mid_epoch_saves_state_and_resume_restarts_that_epoch(tmp_path: Path) -> None:
     from yolocls.models.checkpoint import read_checkpoint
 
@@ -244,6 +249,7 @@ def _small_imagefolder(root: Path, classes: tuple[str, ...], per_split: dict[str
     return root
 
 
+@pytest.mark.slow
 def test_finetune_official_yolov5_checkpoint_resets_head(tmp_path: Path, fixtures_dir: Path) -> None:
     from yolocls.models.checkpoint import load_model
 
@@ -264,6 +270,7 @@ def test_finetune_official_yolov5_checkpoint_resets_head(tmp_path: Path, fixture
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_cli_signal_mid_run_saves_and_exits_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     """A real `yolocls train` process gets Ctrl-C (or torchrun's SIGTERM) mid-run: last.pt is kept, exit 130."""
     import subprocess

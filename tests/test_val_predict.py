@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.slow  # every test uses `trained`: a 4-epoch training run on digits
 runner = CliRunner()
 
 
