@@ -26,6 +26,7 @@ def _fuzzer() -> ModuleType:
     return mod
 
 
+@pytest.mark.slow
 def test_onnx_metadata_fuzz_ci_batch() -> None:
     fz = _fuzzer()
     seed = int(os.environ.get("YOLOCLS_FUZZ_SEED", "10"))
