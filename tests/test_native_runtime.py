@@ -82,6 +82,7 @@ def backend(onnx_model):
     b.close()
 
 
+@pytest.mark.slow
 def test_openvino_matches_onnxruntime(backend, ort_session, frames) -> None:
     batch = preprocess_with(frames, backend.metadata.preprocess)
     want = ort_session.run(None, {"images": batch})[0]
@@ -114,6 +115,7 @@ def test_predict_top5_and_timings(backend, ort_session, frames) -> None:
     assert len(backend.predict(frames[0])) == 1  # one array -> one result list
 
 
+@pytest.mark.slow
 def test_device_options_are_ignored_by_openvino(onnx_model, frames) -> None:
     """cuda_graph / cuda_preprocess reach the C++ RuntimeOptions; a host backend preprocesses on the CPU regardless."""
     C = _native.load_extension()
@@ -130,6 +132,7 @@ def test_rgb_input_flag(backend, frames) -> None:
     np.testing.assert_allclose(backend.logits(rgb, bgr=False), backend.logits(frames[:2]), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_threads_share_one_runtime(backend, frames) -> None:
     expected = [backend.logits([f]) for f in frames]
     results: dict[int, list[np.ndarray]] = {}
@@ -152,6 +155,7 @@ def test_threads_share_one_runtime(backend, frames) -> None:
             np.testing.assert_array_equal(out, expected[(k + j) % len(frames)])
 
 
+@pytest.mark.slow
 def test_runtime_reads_onnx_metadata_in_cpp(onnx_model, frames) -> None:
     C = _native.load_extension()
     rt = C.Runtime(str(onnx_model[0]))  # no preprocess dict: the C++ side reads metadata_props itself
@@ -163,6 +167,7 @@ def test_runtime_reads_onnx_metadata_in_cpp(onnx_model, frames) -> None:
     assert set(rt.last_timings) == {"preprocess", "inference", "postprocess"}
 
 
+@pytest.mark.slow
 def test_static_batch_export_runs_any_batch(tmp_path: Path, backend, frames) -> None:
     """A file exported with a fixed batch of 1 is reshaped to a dynamic batch, so a batch of N runs in one call."""
     import onnx
@@ -213,6 +218,7 @@ def test_bad_files(tmp_path: Path, onnx_model) -> None:
         C.Runtime(str(onnx_model[0]), C.PreprocessConfig(imgsz=128, crop=C.Crop.CENTER), C.RuntimeOptions(max_batch=1))
 
 
+@pytest.mark.slow
 def test_openvino_backend_after_close_is_input_error(tmp_path: Path) -> None:
     """A closed backend says so (InputError), not AttributeError on None."""
     pytest.importorskip("yolocls._C")
@@ -244,6 +250,7 @@ def _signal_stack() -> tuple[int, int, bool]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="Linux only (reads /proc/self/maps)")
+@pytest.mark.slow
 def test_openvino_leaves_no_dangling_signal_stack(tmp_path: Path) -> None:
     """OpenVINO's CPU plugin swaps the thread's sigaltstack and unmaps its own: the runtime must put ours back.
 
@@ -287,6 +294,7 @@ def _cpu_has_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+@pytest.mark.slow
 def test_precision_values(tmp_path: Path, onnx_model, frames) -> None:
     """Each precision compiles on the CPU; anything else is a one-line error naming the choices, on every layer."""
     from yolocls import runtime
@@ -332,6 +340,7 @@ def test_bf16_logits_close_to_f32(onnx_model, frames) -> None:
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_cli_precision(onnx_model, fixture_images: list[Path]) -> None:
     """`yolocls infer --precision` runs OpenVINO in bf16/f32; other backends or values are a one-line exit 2."""
     from typer.testing import CliRunner

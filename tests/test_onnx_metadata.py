@@ -92,6 +92,7 @@ def _onnx_view(path: Path) -> tuple[dict[str, str], list[Any], list[Any], int]:
             [vi(v) for v in proto.graph.output], len(proto.graph.initializer))
 
 
+@pytest.mark.slow
 def test_reader_matches_onnx_load_on_real_exports(exported: dict[str, Path]) -> None:
     for path in exported.values():
         props, ins, outs, n_init = _onnx_view(path)
@@ -108,6 +109,7 @@ def test_reader_matches_onnx_load_on_real_exports(exported: dict[str, Path]) -> 
     assert read_onnx_info(exported["dynamic"]).inputs[0].dims == ("batch", 3, IMGSZ, IMGSZ)
 
 
+@pytest.mark.slow
 def test_reader_matches_onnx_on_onnx_test_models() -> None:
     """Every model shipped with onnx's backend tests: the same props/inputs/outputs as onnx.load."""
     root = Path(onnx.__file__).parent / "backend" / "test" / "data"
@@ -123,6 +125,7 @@ def test_reader_matches_onnx_on_onnx_test_models() -> None:
         assert got == ins, f
 
 
+@pytest.mark.slow
 def test_metadata_path_imports_neither_onnx_nor_torch(exported: dict[str, Path]) -> None:
     code = ("import sys, yolocls.runtime as r; from yolocls.spec.metadata import read_model_info;"
             f"m = read_model_info({str(exported['dynamic'])!r}).metadata; r._onnx_metadata(__import__('pathlib').Path("
@@ -277,6 +280,7 @@ FILE_CASES: dict[str, tuple[dict[str, Any], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
+@pytest.mark.slow
 def test_hostile_onnx_files_give_one_line_everywhere(case: str, tmp_path: Path) -> None:
     kw, match = FILE_CASES[case]
     path = make_onnx(tmp_path / f"{case}.onnx", **kw)
