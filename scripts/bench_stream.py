@@ -11,7 +11,7 @@ Each repeat runs every loop once, interleaved, on a quiet process; the report gi
 over repeats with the spread (min-max), and the stream/sequential ratio (median of per-repeat ratios, with their
 min-max). Not a test: numbers depend on the machine and its load (2-core machines here are shared).
 
-    python scripts/bench_stream.py                                  # yolov5n-cls, synthetic 1280x720 video
+    python scripts/bench_stream.py                                  # yolov5n-cls, synthetic 1280x720 MPEG-4 clip
     python scripts/bench_stream.py --video clip.mp4 --repeats 7 --json runs/bench/stream.json
 """
 
@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 
 
-def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int = 30) -> Path:
-    """A moving-pattern MJPG .avi (OpenCV's VideoWriter; decodes on every OpenCV build)."""
+def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int = 30, codec: str = "mp4v") -> Path:
+    """A moving-pattern clip written by OpenCV's VideoWriter (``mp4v``: MPEG-4 in .mp4, what OpenCV's wheels can
+    encode; ``MJPG``: motion JPEG in .avi, about twice as slow to decode)."""
     import cv2
 
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, (width, height))
     if not w.isOpened():
-        raise SystemExit(f"OpenCV cannot write {path} (MJPG); pass --video")
+        raise SystemExit(f"OpenCV cannot write {path} ({codec}); pass --video or another --codec")
     rng = np.random.default_rng(0)
     small = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
     base = np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
@@ -131,6 +132,80 @@ def stream_loop(onnx: Path, backend: str, workers: int, threads: int, video: Pat
     return run, be.close
 
 
+def _ov_python(onnx: Path, streams: int, threads: int | None) -> tuple[Any, Any]:
+    """OpenVINO's own Python API: the compiled model and the yolocls backend whose metadata/preprocessing it uses."""
+    import openvino as ov
+
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    cfg: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+    if streams == 1:
+        cfg["PERFORMANCE_HINT"] = "LATENCY"  # what the yolocls OpenVINO backend sets (one stream)
+    else:
+        cfg["NUM_STREAMS"] = streams  # one CPU stream per worker: requests of different streams run in parallel
+    if threads:
+        cfg["INFERENCE_NUM_THREADS"] = threads * streams
+    be = OpenVINOBackend(onnx, threads=1, num_requests=1)  # metadata + the C++ preprocessing kernel only
+    return ov.Core().compile_model(str(onnx), "CPU", cfg), be
+
+
+def _top(be: Any, logits: np.ndarray, k: int) -> list[Any]:
+    from yolocls.runtime.base import Prediction, softmax, topk
+
+    idx, val = topk(softmax(logits), k)
+    return [Prediction(int(i), be.names[int(i)], float(p)) for i, p in zip(idx[0], val[0], strict=True)]
+
+
+def ov_python_sequential(onnx: Path, threads: int | None, video: Path, limit: int, k: int = 5
+                         ) -> tuple[Loop, Callable[[], None]]:
+    compiled, be = _ov_python(onnx, 1, threads)
+    req = compiled.create_infer_request()
+
+    def run() -> int:
+        n = 0
+        for frame in decode(video, limit):
+            req.infer({0: be.preprocess([frame])})
+            _top(be, np.asarray(req.get_output_tensor(0).data), k)
+            n += 1
+        return n
+
+    return run, be.close
+
+
+def ov_python_stream(onnx: Path, workers: int, threads: int, video: Path, limit: int, k: int = 5
+                     ) -> tuple[Loop, Callable[[], None]]:
+    """The Stream over a custom stage: OpenVINO's Python API with one CPU stream + one infer request per worker."""
+    import queue
+
+    from yolocls.runtime.stream import Stream
+
+    compiled, be = _ov_python(onnx, workers, threads)
+    requests: queue.Queue[Any] = queue.Queue()
+    for _ in range(workers):
+        requests.put(compiled.create_infer_request())
+
+    def stage(frame: np.ndarray) -> list[Any]:
+        x = be.preprocess([frame])
+        req = requests.get()
+        try:
+            req.infer({0: x})  # releases the GIL
+            logits = np.array(req.get_output_tensor(0).data)
+        finally:
+            requests.put(req)
+        return _top(be, logits, k)
+
+    def run() -> int:
+        n = 0
+        with Stream(stage, workers=workers) as s:
+            for r in s.imap(decode(video, limit)):
+                if not r.ok:
+                    raise RuntimeError(r.error)
+                n += 1
+        return n
+
+    return run, be.close
+
+
 def spread(xs: list[float]) -> dict[str, float]:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
@@ -140,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="yolov5n-cls", help="zoo model to export (random init) when --onnx is not given")
     ap.add_argument("--onnx", type=Path, help="an exported .onnx to use instead")
     ap.add_argument("--imgsz", type=int, default=224)
-    ap.add_argument("--video", type=Path, help="video file (default: a synthetic 1280x720 MJPG clip)")
+    ap.add_argument("--video", type=Path, help="video file (default: a synthetic 1280x720 clip, --codec)")
     ap.add_argument("--frames", type=int, default=150, help="frames per run (synthetic clip length)")
     ap.add_argument("--size", default="1280x720", help="synthetic clip WxH")
+    ap.add_argument("--codec", default="mp4v", choices=["mp4v", "MJPG"], help="synthetic clip codec")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--backends", default="onnxruntime,openvino,cpp",
-                    help="onnxruntime, openvino (the Python backend class) and cpp (a _C.Runtime given directly)")
+    ap.add_argument("--backends", default="onnxruntime,openvino,cpp,ov-python",
+                    help="onnxruntime, openvino (the yolocls backend class: C++ runtime, one OpenVINO stream), cpp "
+                         "(a _C.Runtime given directly) and ov-python (OpenVINO's Python API as a custom stage, one "
+                         "CPU stream per worker)")
     ap.add_argument("--configs", default="2x1,2x2,3x1", help="stream configs WORKERSxTHREADS_PER_CALL")
     ap.add_argument("--seq-threads", default="0,1", help="sequential loop's thread counts (0 = engine default)")
     ap.add_argument("--json", type=Path, help="also write the report here")
@@ -159,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         video = args.video
     else:
         wd, hd = (int(v) for v in args.size.lower().split("x"))
-        video = cache / f"synthetic_{wd}x{hd}_{args.frames}.avi"
+        ext = "avi" if args.codec == "MJPG" else "mp4"
+        video = cache / f"synthetic_{wd}x{hd}_{args.frames}_{args.codec}.{ext}"
         if not video.is_file():
-            synthetic_video(video, args.frames, wd, hd)
+            synthetic_video(video, args.frames, wd, hd, codec=args.codec)
     have = runtime.available_backends()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     configs = [tuple(int(v) for v in c.lower().split("x")) for c in args.configs.split(",") if c.strip()]
@@ -170,9 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     loops: dict[str, tuple[Loop, Callable[[], None]]] = {}
     baseline: dict[str, str] = {}
     for b in backends:
-        engine = "openvino" if b == "cpp" else b
+        engine = "openvino" if b in ("cpp", "ov-python") else b
         if engine not in have:
             print(f"skip {b}: backend not available here ({', '.join(have)})", file=sys.stderr)
+            continue
+        if b == "ov-python":
+            for t in seq_threads:
+                name = f"{b} sequential threads={t or 'default'}"
+                loops[name] = ov_python_sequential(onnx, t or None, video, args.frames)
+                baseline.setdefault(b, name)
+            for w, t in configs:
+                loops[f"{b} stream {w}x{t}"] = ov_python_stream(onnx, w, t, video, args.frames)
             continue
         if b != "cpp":
             for t in seq_threads:
