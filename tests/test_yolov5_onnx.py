@@ -311,6 +311,8 @@ NAMES_CASES = [
     str({0: "it's", 1: 'say "hi"', 2: "tab\there", 3: "\u00e9t\u00e9"}),  # Python's own repr
     "{0: 'a',}", "{0: 'a', 0: 'b'}", "{0: a}", "cat,dog", r"{0: '\ud800'}", "{0: 'a'} x", "{'0': 'a'}", "[1]",
     "{0: 'x' 'y'}", "{0: 'a']", "{1234567: 'a'}", r"{0: 'a\q'}", "{0: 'ab", "['" + "n" * 1025 + "']", "",
+    " {0: 'a'}\n", "{0:\x0b'a'}", "{\u0661: 'a'}",  # ASCII whitespace and digits only (found by fuzzing)
+    "{0: 'a\x00b'}", r"{0: 'a\x00b'}",  # a raw NUL is refused, an escaped one is a name
 ]
 
 

@@ -273,6 +273,7 @@ class NamesScanner {
       const char c = s_[i_++];
       if (c == quote) break;
       if (c == '\n') bad_names("has a line break inside a string at character " + std::to_string(i_ - 1));
+      if (c == '\0') bad_names("has a NUL character inside a string at character " + std::to_string(i_ - 1));
       if (++chars > kMaxNameChars * 4) bad_names("has a name over " + std::to_string(kMaxNameChars) + " characters");
       if (c != '\\') {
         out += c;

@@ -654,9 +654,11 @@ def _names_token() -> re.Pattern[str]:
     """One ``[id:] 'literal'`` entry of YOLOv5's names and the separator after it."""
     n = MAX_NAME_CHARS * 4  # room for escapes
     lit = rf"'(?:[^'\\\n]|\\.){{0,{n}}}'|\"(?:[^\"\\\n]|\\.){{0,{n}}}\""
-    return re.compile(r"\s*(?:(\d{1,6})\s*:\s*)?(" + lit + r")\s*([,}\]])")
+    ws = r"[ \t\n\r]*"  # ASCII whitespace and digits only (re's \s and \d take Unicode ones; C++ does not)
+    return re.compile(ws + r"(?:([0-9]{1,6})" + ws + ":" + ws + ")?(" + lit + ")" + ws + r"([,}\]])")
 
 
+_WS = " \t\n\r"
 #: A string literal's body made only of characters and the escapes the C++ reader decodes too.
 _ESCAPES = re.compile(r"(?:[^\\]|\\(?:[\\'\"abfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}))*",
                       re.S)
@@ -674,7 +676,7 @@ def parse_yolov5_names(text: str) -> list[str]:
     token = _names_token()
     if len(text) > MAX_METADATA_BYTES:
         raise MetadataError(f"'names' metadata is {len(text)} characters (limit {MAX_METADATA_BYTES})")
-    s = text.strip()
+    s = text.strip(_WS)
     if len(s) < 2 or (s[0], s[-1]) not in (("{", "}"), ("[", "]")):
         raise MetadataError("'names' metadata is not a Python dict or list of strings")
     is_dict = s[0] == "{"
@@ -682,7 +684,7 @@ def parse_yolov5_names(text: str) -> list[str]:
     items: dict[int, str] = {}
     names: list[str] = []
     i = 1
-    if s[1:].strip() in ("}", "]"):
+    if s[1:].strip(_WS) in ("}", "]"):
         return []
     while i < len(s):
         m = token.match(s, i)
