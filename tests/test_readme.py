@@ -45,6 +45,7 @@ def _make_files(tmp: Path, photo: Path) -> None:
     Image.open(photo).convert("RGB").save(tmp / "cat.jpg")
 
 
+@pytest.mark.slow
 def test_python_api_snippet_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str], photos_dir: Path) -> None:
     code = _python_block()
@@ -86,6 +87,7 @@ def _table_commands() -> list[tuple[str, list[str]]]:
     return rows
 
 
+@pytest.mark.slow
 def test_cli_table_flags_exist_in_help() -> None:
     from yolocls.cli.app import app
 
