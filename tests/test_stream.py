@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -149,7 +149,7 @@ def test_native_runtime_object(tiny_onnx: Path) -> None:
     from yolocls.runtime.openvino_backend import OpenVINOBackend
 
     with OpenVINOBackend(tiny_onnx, threads=1, num_requests=2) as be:
-        rt = be.runtime  # the _C.Runtime itself, used without the Python backend around it
+        rt = cast(OpenVINOBackend, be).runtime  # the _C.Runtime itself, used without the Python backend around it
         frames = _frames(6, seed=1)
         want = [be.predict([f], topk=3)[0] for f in frames]
     with stream(rt, workers=2, topk=3) as s:
@@ -161,13 +161,25 @@ def test_native_runtime_object(tiny_onnx: Path) -> None:
 
 def test_stream_from_path_owns_its_backend(tiny_onnx: Path) -> None:
     s = stream(tiny_onnx, backend="onnxruntime", workers=2, topk=1)
-    be = s._owned
+    be: Any = s._owned
     assert be is not None and be.name == "onnxruntime"
     res = list(s.imap(_frames(4)))
     assert [r.index for r in res] == [0, 1, 2, 3] and all(r.ok for r in res)
     assert s._owned is None and be.session is None  # closed with the stream
     with pytest.raises(InputError, match="apply to a model file"):
         stream(lambda f: f, threads=2)
+
+
+def test_load_for_stream_threads_per_call(tiny_onnx: Path) -> None:
+    """ONNX Runtime: cores // workers threads per call (concurrent calls run in parallel); explicit threads kept."""
+    import os
+
+    from yolocls.runtime.stream import load_for_stream
+
+    with load_for_stream(tiny_onnx, workers=2, backend="onnxruntime") as be:
+        assert cast(Any, be).session.get_session_options().intra_op_num_threads == max(1, (os.cpu_count() or 1) // 2)
+    with load_for_stream(tiny_onnx, workers=1, backend="onnxruntime", threads=3) as be:
+        assert cast(Any, be).session.get_session_options().intra_op_num_threads == 3
 
 
 def test_block_policy_bounds_the_queue() -> None:
@@ -243,7 +255,11 @@ def test_close_without_drain_cancels_queued_frames_and_finishes_running_ones() -
 
 
 def test_close_drains_by_default_and_with_exits_cleanly() -> None:
-    with Stream(lambda f: (time.sleep(0.003), f)[1], workers=2, queue_size=8) as s:
+    def slow(frame: int) -> int:
+        time.sleep(0.003)
+        return frame
+
+    with Stream(slow, workers=2, queue_size=8) as s:
         for i in range(10):
             s.submit(i)
     assert [r.status for r in s] == ["ok"] * 10 and _joined(s)

@@ -75,12 +75,14 @@ def infer(
     src = iter_source(source)  # fails early on a missing source
     metadata = _flag_metadata(path, names, imgsz) if (names is not None or imgsz is not None) else None
     streaming = _has_video(src.files)  # videos go through yolocls.runtime.stream (decode overlaps inference)
-    if streaming and threads is None:  # STREAM_WORKERS one-thread inferences side by side beat one wide one
-        import os
+    if streaming:  # threads per call for STREAM_WORKERS calls at once (ONNX Runtime: cores // workers)
+        from yolocls.runtime.stream import load_for_stream
 
-        threads = max(1, (os.cpu_count() or 1) // STREAM_WORKERS)
-    be = runtime.load(path, backend=backend_name, device=device, threads=threads, metadata=metadata,
-                      precision=hint)
+        be = load_for_stream(path, STREAM_WORKERS, backend=backend_name, device=device, threads=threads,
+                             metadata=metadata, precision=hint)
+    else:
+        be = runtime.load(path, backend=backend_name, device=device, threads=threads, metadata=metadata,
+                          precision=hint)
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end-to-end": []}
     n = 0
     with be:
