@@ -100,6 +100,7 @@ def test_torch_backend_from_foreign_module() -> None:
         b.infer(np.zeros((3, 32, 32), np.float32))
 
 
+@pytest.mark.slow
 def test_fixed_batch_file_runs_any_batch(tiny_model: nn.Module, tmp_path: Path) -> None:
     dyn = export_onnx(tiny_model, tmp_path / "dyn.onnx", imgsz=64).path
     fixed = export_onnx(tiny_model, tmp_path / "fixed.onnx", imgsz=64, dynamic=False, batch_size=2).path

@@ -22,6 +22,8 @@ from conftest import export_tiny_onnx
 
 from yolocls._extras import EXTRAS
 
+pytestmark = pytest.mark.slow  # the `slim` fixture runs every command in subprocesses with the extras blocked
+
 BLOCKED = ("torch", "torchvision", "onnx", "onnxsim", "onnxconverter_common", "sklearn", "matplotlib", "cv2")
 
 RUNNER = textwrap.dedent('''

@@ -480,6 +480,7 @@ def test_cli_dla_with_a_batch_range(tmp_path: Path) -> None:
     assert not (tmp_path / "m.engine").exists()
 
 
+@pytest.mark.slow
 def test_cli_entry_point_subprocess(tmp_path: Path) -> None:
     onnx = tiny_onnx(tmp_path / "m.onnx")
     proc = subprocess.run([sys.executable, "-m", "yolocls", "build-engine", "--onnx", str(onnx), "--opt-batch", "9",

@@ -61,6 +61,7 @@ def test_select_device_gpu_without_cuda_is_clear() -> None:
         select_device("0")
 
 
+@pytest.mark.slow
 def test_calibrate_batchnorm_sets_exact_batch_statistics() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4))
