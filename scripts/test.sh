@@ -8,4 +8,8 @@ lint-imports --no-cache  # the import contract: pyproject.toml [tool.importlinte
 bash scripts/typecheck.sh
 # the native tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build; fails on any report)
 bash scripts/sanitize.sh
-python3 -m pytest -q "$@"
+# the fast lane first (-m "not slow": unit tests and every error path, ~2 min), then the rest (-m slow: training
+# runs, DDP, wheel/C++ package/TensorRT module builds, fuzzing, big models); together they are the whole suite
+lane() { python3 -m pytest -q "$@" || [ $? -eq 5 ]; }  # 5: the arguments selected nothing in this lane
+lane -m "not slow" "$@"
+lane -m slow "$@"
