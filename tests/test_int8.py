@@ -241,7 +241,7 @@ def test_cli_bad_flags(tmp_path: Path, args: list[str], words: str) -> None:
 def test_cli_refusal_writes_nothing(trained: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
     line = _one_line_error(_cli(["export", "--weights", "tiny-cls", "--imgsz", "32", "-o", str(out), "--no-verify",
-                                 "--int8", "--data", str(trained["data"]), "--calib-images", "8",
+                                 "--no-simplify", "--int8", "--data", str(trained["data"]), "--calib-images", "8",
                                  "--max-drop", "-1"]))
     assert "INT8 val top-1" in line and "vs FP32" in line and "--max-drop -1" in line
     assert list(tmp_path.iterdir()) == []  # neither the FP32 nor the INT8 file
@@ -249,7 +249,8 @@ def test_cli_refusal_writes_nothing(trained: dict[str, Any], tmp_path: Path) -> 
 
 def test_cli_writes_both_files(trained: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
-    r = _cli(["export", "--weights", "tiny-cls", "--imgsz", "32", "-o", str(out), "--no-verify", "--int8", "--data",
+    r = _cli(["export", "--weights", "tiny-cls", "--imgsz", "32", "-o", str(out), "--no-verify", "--no-simplify",
+              "--int8", "--data",
               str(trained["data"]), "--calib-images", "8", "--max-drop", "100"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.int8-u8.onnx", "m.int8.onnx", "m.onnx"]
