@@ -311,7 +311,8 @@ PYBIND11_MODULE(_C, m) {
            py::kw_only(), py::arg("imgsz") = pp_defaults.imgsz, py::arg_v("crop", pp_defaults.crop, "Crop.CENTER"),
            py::arg("mean") = std::vector<double>(pp_defaults.mean, pp_defaults.mean + 3),
            py::arg("std") = std::vector<double>(pp_defaults.std, pp_defaults.std + 3),
-           py::arg("scale") = pp_defaults.scale, py::arg_v("channel_order", pp_defaults.channel_order, "ChannelOrder.RGB"),
+           py::arg("scale") = pp_defaults.scale,
+           py::arg_v("channel_order", pp_defaults.channel_order, "ChannelOrder.RGB"),
            py::arg("pad_value") = pp_defaults.pad_value)
       .def_readwrite("imgsz", &PreprocessConfig::imgsz)
       .def_readwrite("crop", &PreprocessConfig::crop)
@@ -357,7 +358,8 @@ PYBIND11_MODULE(_C, m) {
              o.precision = precision;
              return o;
            }),
-           py::kw_only(), py::arg_v("backend", ro_defaults.backend, "Backend.AUTO"), py::arg("device") = ro_defaults.device,
+           py::kw_only(), py::arg_v("backend", ro_defaults.backend, "Backend.AUTO"),
+           py::arg("device") = ro_defaults.device,
            py::arg("device_id") = ro_defaults.device_id, py::arg("threads") = ro_defaults.threads,
            py::arg("preprocess_threads") = ro_defaults.preprocess_threads,
            py::arg("num_requests") = ro_defaults.num_requests, py::arg("max_batch") = ro_defaults.max_batch,
@@ -429,7 +431,8 @@ PYBIND11_MODULE(_C, m) {
           "__call__",
           [](const Preprocessor& self, py::handle images, const PreprocessConfig& config, bool bgr, DType dtype,
              py::object out) { return run_preprocess(&self, images, config, bgr, dtype, out); },
-          py::arg("images"), py::arg("config"), py::arg("bgr") = true, py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
+          py::arg("images"), py::arg("config"), py::arg("bgr") = true,
+          py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
           py::arg("out") = py::none());
 
   m.def(
@@ -446,7 +449,8 @@ PYBIND11_MODULE(_C, m) {
         preprocess_cuda(v, config, reinterpret_cast<void*>(dst), dtype, reinterpret_cast<void*>(stream));
       },
       py::arg("src_ptr"), py::arg("height"), py::arg("width"), py::arg("row_stride"), py::arg("dst_ptr"),
-      py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"), py::arg("bgr") = true, py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
+      py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"), py::arg("bgr") = true,
+      py::arg_v("dtype", DType::Float32, "DType.FLOAT32"),
       py::arg("stream") = 0,
       "CUDA preprocessing of one device uint8 image (pointer, rows `row_stride` bytes apart) into a device buffer of\n"
       "3*imgsz*imgsz float32/float16 at dst_ptr, enqueued on `stream` (cudaStream_t as int; 0 = default stream).\n"
@@ -460,7 +464,8 @@ PYBIND11_MODULE(_C, m) {
         preprocess_cuda_frames(im.views.data(), im.views.size(), config, reinterpret_cast<void*>(dst), dtype,
                                reinterpret_cast<void*>(stream));
       },
-      py::arg("images"), py::arg("dst_ptr"), py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"), py::arg("bgr") = true,
+      py::arg("images"), py::arg("dst_ptr"), py::arg_v("config", PreprocessConfig{}, "PreprocessConfig()"),
+      py::arg("bgr") = true,
       py::arg_v("dtype", DType::Float32, "DType.FLOAT32"), py::arg("stream") = 0,
       "CUDA preprocessing of host uint8 HxWx3 image(s) (what Runtime does for TensorRT): uploads the region each\n"
       "image reads, runs the kernel into the device buffer at dst_ptr (N*3*imgsz*imgsz float32/float16) on\n"
@@ -515,7 +520,8 @@ PYBIND11_MODULE(_C, m) {
                                 : std::make_unique<Runtime>(path, options);
              return p;
            }),
-           py::arg("model_path"), py::arg("preprocess") = py::none(), py::arg_v("options", RuntimeOptions{}, "RuntimeOptions()"),
+           py::arg("model_path"), py::arg("preprocess") = py::none(),
+           py::arg_v("options", RuntimeOptions{}, "RuntimeOptions()"),
            "preprocess: the PreprocessConfig to use; None reads the model's metadata (<model>.json sidecar or ONNX\n"
            "metadata_props), class names included.")
       .def(

@@ -87,7 +87,8 @@ YOLOCLS_API void preprocess(const ImageView* images, size_t count, const Preproc
 // (or mapped pinned host memory); `dst` is device memory for 3*imgsz*imgsz elements of `dtype`. The kernel is
 // enqueued on `stream` (a cudaStream_t, nullptr = legacy default stream) and NOT synchronised. Throws Error on a
 // CUDA failure (no device, no driver, launch error).
-YOLOCLS_API void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype, void* stream);
+YOLOCLS_API void preprocess_cuda(const ImageView& image, const PreprocessConfig& cfg, void* dst, DType dtype,
+                                 void* stream);
 
 // CUDA preprocessing of `count` host uint8 frames (what Runtime does for TensorRT): uploads the region each frame reads
 // (pinned DMA, or zero-copy on integrated GPUs), runs the kernel into `dst` (device memory for
