@@ -1,7 +1,10 @@
 """Friendly access to the compiled extension ``yolocls._C`` (optional: the package works without it).
 
-``available()`` says whether the extension imported; ``preprocess`` runs the C++ kernel with the settings of a
-:class:`~yolocls.data.preprocess.PreprocessConfig` and returns exactly what the NumPy reference returns (to 1e-5).
+``available()`` says whether the extension imported; ``preprocess`` runs the C++ kernel with the settings of the
+spec's :class:`~yolocls.spec.preprocess.PreprocessConfig` and returns exactly what the NumPy reference returns (to
+1e-5). :func:`native_config` is the one conversion of that config to the extension's ``_C.PreprocessConfig`` (what
+``_C.preprocess``, ``_C.Preprocessor`` and ``_C.Runtime`` take). Typed code imports ``_C`` itself after
+:func:`load_extension` so that mypy checks each use against the generated stub ``yolocls/_C.pyi``.
 Errors from the extension come back as yolocls errors: bad arrays -> :class:`~yolocls.errors.InputError`
 (a ValueError), a component this build lacks -> :class:`~yolocls.errors.BackendUnavailableError`.
 
