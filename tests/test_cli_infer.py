@@ -55,7 +55,7 @@ def test_infer_skips_unreadable_files(tiny_onnx: Path, tmp_path: Path, fixture_i
         (["--weights", "TINY", "--source", "IMAGES", "--precision", "int8"], "export --int8"),
         (["--engine", "TINY", "--source", "IMAGES", "--backend", "onnxruntime"], "tensorrt backend"),
         (["--model", "TINY", "--source", "MISSING"], "not found"),
-        (["--model", "TINY", "--source", "EMPTY"], "no"),
+        (["--model", "TINY", "--source", "EMPTY"], "no images or videos in folder"),
         (["--model", "TEXT", "--source", "IMAGES"], "model type"),
         (["--model", "TINY"], "source is required"),
     ],
