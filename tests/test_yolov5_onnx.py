@@ -313,6 +313,7 @@ NAMES_CASES = [
     "{0: 'x' 'y'}", "{0: 'a']", "{1234567: 'a'}", r"{0: 'a\q'}", "{0: 'ab", "['" + "n" * 1025 + "']", "",
     " {0: 'a'}\n", "{0:\x0b'a'}", "{\u0661: 'a'}",  # ASCII whitespace and digits only (found by fuzzing)
     "{0: 'a\x00b'}", r"{0: 'a\x00b'}",  # a raw NUL is refused, an escaped one is a name
+    r"{0: '\377\0\07'}", r"{0: '\410'}", r"{0: '\418\1234'}",  # octal up to \377
 ]
 
 
@@ -335,3 +336,42 @@ def test_python_and_cpp_parse_yolov5_names_alike(text: str, tmp_path: Path) -> N
         assert py == cpp  # ... the same names
     else:
         assert "\n" not in cpp and "'names' metadata" in cpp, cpp
+
+
+def test_python_and_cpp_agree_on_mutated_names(tmp_path: Path) -> None:
+    """A seeded batch of mutated names texts (quotes, escapes, ids, separators, non-ASCII, NUL) through both readers:
+    both refuse, or both read the same names (the fixes above were found this way, at 8,000 cases)."""
+    import random
+
+    from yolocls.spec.metadata import parse_yolov5_names
+
+    C = _native.load_extension() if _native.available() else pytest.skip("yolocls._C is not built")
+    rng = random.Random(13)
+    pool = [*"{}[]:,'\" \t\n\\xuU0123456789abq", "\\x41", "\\u00e9", "\u00e9", "\x0b", "\u0661", "\x00", "\\'",
+            "\U0001F600"]
+    seeds = [str(NAMES), str(["a", 'b"c', "d\\e"]), "{0: 'a\\x41\\101', 1: \"\\u00e9\"}"]
+    outcomes = {"both read": 0, "both refuse": 0}
+    for i in range(300):
+        t = list(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            k = rng.randrange(len(t) + 1)
+            op = rng.random()
+            if op < 0.4 and t:
+                del t[min(k, len(t) - 1)]
+            elif op < 0.8:
+                t.insert(k, rng.choice(pool))
+            elif t:
+                t[min(k, len(t) - 1)] = rng.choice(pool)
+        text = "".join(t)
+        path = _bare_onnx(tmp_path / f"m{i % 2}.onnx", text)
+        try:
+            py: list[str] | None = parse_yolov5_names(text)
+        except MetadataError:
+            py = None
+        try:
+            cpp: list[str] | None = list(C.read_metadata(str(path))["names"])
+        except RuntimeError:
+            cpp = None
+        assert py == cpp, text
+        outcomes["both read" if py is not None else "both refuse"] += 1
+    assert min(outcomes.values()) >= 30, outcomes  # the batch exercises both outcomes

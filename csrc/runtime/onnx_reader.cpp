@@ -307,6 +307,7 @@ class NamesScanner {
           if (e >= '0' && e <= '7') {
             uint32_t cp = static_cast<uint32_t>(e - '0');
             for (int k = 0; k < 2 && peek() >= '0' && peek() <= '7'; ++k) cp = cp * 8 + static_cast<uint32_t>(take() - '0');
+            if (cp > 0377) bad_names("has an octal escape over \\377 at character " + std::to_string(i_));
             append_utf8(out, cp);
           } else {
             bad_names("has an unknown escape \\" + std::string(1, e) + " at character " + std::to_string(i_ - 1));

@@ -206,6 +206,7 @@ TEST(yolov5_names_literals) {
       {"{0: '" + std::string(1025, 'x') + "'}", "over 1024 characters"},
       {"{0: '\xff'}", "not valid UTF-8"},
       {"{0: '\xed\xa0\x80'}", "not valid UTF-8"},  // an encoded surrogate
+      {"{0: '\\410'}", "octal escape over"},
       {std::string("{0: 'a\0b'}", 10), "NUL character"},  // Python refuses it too ('\\x00' escaped is a name)
   };
   for (const Bad& b : cases) CHECK_THROWS(parse_yolov5_names(b.text), Error, b.needle);

@@ -660,8 +660,9 @@ def _names_token() -> re.Pattern[str]:
 
 _WS = " \t\n\r"
 #: A string literal's body made only of characters and the escapes the C++ reader decodes too.
-_ESCAPES = re.compile(r"(?:[^\\]|\\(?:[\\'\"abfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}))*",
-                      re.S)
+#: Octal escapes up to \377 only (Python warns about larger ones and will refuse them).
+_ESCAPES = re.compile(r"(?:[^\\]|\\(?:[\\'\"abfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}"
+                      r"|[0-3][0-7]{2}|[0-7]{1,2}(?![0-7])))*", re.S)
 
 
 def parse_yolov5_names(text: str) -> list[str]:
