@@ -49,7 +49,8 @@ class OpenVINOBackend(Backend):
     def __init__(self, path: str | Path, metadata: ModelMetadata | None = None, threads: int | None = None,
                  num_requests: int | None = None, preprocess_threads: int = 1, device: str = "CPU",
                  precision: str = "f32") -> None:
-        C = _native.load_extension()
+        _native.load_extension()  # BackendUnavailableError naming the fix when the extension is not built
+        from yolocls import _C as C  # typed by the generated stub yolocls/_C.pyi
         status = _native.backend_status("openvino")
         if not status["loadable"]:
             raise BackendUnavailableError(str(status["error"]))
@@ -65,21 +66,23 @@ class OpenVINOBackend(Backend):
             metadata = _metadata_of(path)
         super().__init__(path, metadata)
         self.precision = precision
+        self._rt: C.Runtime | None = None
         try:
             with _native.native_errors():
                 options = C.RuntimeOptions(backend=C.Backend.OPENVINO, device=device, threads=threads or 0,
                                            preprocess_threads=preprocess_threads, num_requests=num_requests or 0,
                                            precision=C.Precision(precision))
-                self._rt = C.Runtime(str(path), _native.native_config(metadata.preprocess), options)
+                rt = C.Runtime(str(path), _native.native_config(metadata.preprocess), options)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if precision != "f32":  # most likely the device lacks that precision, not a bad file
                 raise InputError(f"OpenVINO cannot run {path.name} at precision {precision} on {device} ({first}); "
                                  "use precision='f32'") from None
             raise MetadataError(f"OpenVINO cannot run {path.name} ({first}); re-export it") from None
-        if metadata.names and self._rt.num_classes != len(metadata.names):
+        if metadata.names and rt.num_classes != len(metadata.names):
             raise MetadataError(f"{path.name}: metadata has {len(metadata.names)} class names but the model outputs "
-                                f"{self._rt.num_classes} classes; re-export it")
+                                f"{rt.num_classes} classes; re-export it")
+        self._rt = rt
 
     @property
     def runtime(self) -> Any:
