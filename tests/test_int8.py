@@ -272,6 +272,8 @@ def test_qdq_detection(trained: dict[str, Any], tmp_path: Path) -> None:
     info = inspect_onnx(res.path)
     assert info.qdq and not info.fp16 and info.input_dtype == "float32"
     assert not inspect_onnx(trained["fp32"]).qdq
+    with pytest.raises(InputError, match="already quantized"):  # quantizing twice is refused
+        quantize_onnx(res.path, trained["data"], output=tmp_path / "again.onnx")
 
 
 @pytest.mark.parametrize("version, flags, strongly_typed", [

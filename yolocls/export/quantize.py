@@ -349,8 +349,8 @@ def quantize_onnx(
     meta = read_metadata(src)
     if meta.half or meta.input_dtype != "float32":
         raise InputError(f"{src.name} is an FP16 file; INT8 quantization starts from the FP32 export (no --half)")
-    if meta.extra.get("quantization"):
-        raise InputError(f"{src.name} is already quantized; quantize the FP32 export instead")
+    if is_qdq_onnx(src, meta):
+        raise InputError(f"{src.name} is already quantized (Q/DQ); quantize the FP32 export instead")
     out = Path(output) if output is not None else variant_path(src, int8=True)
     if out.resolve() == src.resolve():
         raise InputError(f"the INT8 output {out} would replace the FP32 file; name it <stem>.int8.onnx")
