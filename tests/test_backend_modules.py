@@ -82,6 +82,7 @@ needs_openvino_module = pytest.mark.skipif(not (PKG / "libyolocls_openvino.so").
 
 
 @needs_openvino_module
+@pytest.mark.slow
 def test_import_order_does_not_matter(onnx_model: Path) -> None:
     """_C alone, _C before openvino, openvino before _C: all run the OpenVINO backend."""
     run = f"rt = _C.Runtime({str(onnx_model)!r}); print(rt.classify([np.zeros((40, 50, 3), np.uint8)], 2))"
@@ -124,6 +125,7 @@ print(json.dumps({{"status": st, "raised": raised, "available": available_backen
 
 
 @needs_openvino_module
+@pytest.mark.slow
 def test_cli_without_engine_library_is_one_line(onnx_model: Path, tmp_path: Path) -> None:
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()

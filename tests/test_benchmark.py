@@ -384,6 +384,7 @@ def test_file_precision_and_fp32_twin_names(tmp_path: Path) -> None:
     assert bm.onnx_precision(tagged) == "int8"
 
 
+@pytest.mark.slow
 def test_int8_file_is_an_int8_row_with_agreement_vs_its_fp32_file(tmp_path: Path) -> None:
     src, dst = _qdq_twin(tmp_path)
     fast32: dict[str, Any] = {**FAST, "imgsz": 32}

@@ -93,6 +93,7 @@ def test_round_trip_with_training_state(tmp_path):
         torch.testing.assert_close(loaded(x), ema.eval()(x))
 
 
+@pytest.mark.slow
 def test_weights_only_checkpoint_and_state_dict_ema(tmp_path):
     model, _, _ = _trained_tiny()
     path = save_checkpoint(tmp_path / "best.pt", model, ema=model.state_dict())

@@ -300,6 +300,7 @@ def test_dataset_cache(tree: Path) -> None:
         cached[len(cached)]
 
 
+@pytest.mark.slow
 def test_dataset_on_digits(digits_root: Path) -> None:
     tr = ImageFolderDataset(digits_root / "train", 16, augment=True,
                             augment_options={"scale": (0.5, 1.0), "hflip": 0.0, "jitter": 0.2})

@@ -467,6 +467,7 @@ def test_cli_export_onnx_and_triton(tmp_path: Path) -> None:
     assert cfg.max_batch_size == 4
 
 
+@pytest.mark.slow
 def test_cli_export_checkpoint(tiny: nn.Module, tmp_path: Path, photos_dir: Path) -> None:
     from yolocls.cli.app import app
     from yolocls.models import save_checkpoint

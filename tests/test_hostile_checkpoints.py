@@ -302,6 +302,7 @@ def test_module_cycle_is_refused_not_a_recursion_error(tmp_path):
     _refused(path, match="changed after it was stored")
 
 
+@pytest.mark.slow
 def test_module_count_and_depth_limits(tmp_path, monkeypatch):
     n = limits.MAX_MODULES + 1
     p = cc.Pickle().dict().str("model").standin("models.yolo", "M").dict().str("_modules").dict().mark()
@@ -546,6 +547,7 @@ def _ops(build) -> bytes:
     return bytes(p.b)
 
 
+@pytest.mark.slow
 def test_yolov5_names_are_bounded(fixtures_dir, tmp_path):
     """Finding 6 (checkpoint side): names are counted and measured before they are sorted or converted."""
     same = _official_names(fixtures_dir, tmp_path, _ops(lambda p: p.py([f"class_{i}" for i in range(10)])))
@@ -609,6 +611,7 @@ def test_allow_list_is_within_torchs_plus_the_documented_extras():
     assert issubclass(g.resolve("models.common", "Conv"), safe_pickle.PickledObject)
 
 
+@pytest.mark.slow
 def test_real_files_are_within_the_limits(fixtures_dir, tmp_path):
     """The limits leave room: the official checkpoint and a yolov5x-cls checkpoint with optimizer state load, and
     use a fraction of each limit (op count, nesting, modules)."""
