@@ -27,8 +27,8 @@ def make_photo_dataset(root: Path, photos: Path, n_train: int = 20, n_val: int =
             for i in range(n):
                 side = int(min(w, h) * rng.uniform(0.3, 0.9))
                 x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-                crop = photo.crop((x, y, x + side, y + side)).resize((size, size), Image.BILINEAR)
+                crop = photo.crop((x, y, x + side, y + side)).resize((size, size), Image.Resampling.BILINEAR)
                 if rng.random() < 0.5:
-                    crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+                    crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
                 crop.save(out / f"{i:03d}.jpg", quality=90)
     return root
