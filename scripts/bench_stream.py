@@ -111,10 +111,11 @@ def stream_loop(onnx: Path, backend: str, workers: int, threads: int, video: Pat
     from yolocls.runtime.stream import Stream
 
     be: Any
-    if backend == "openvino":  # one request slot per worker
+    if backend == "openvino":  # one request slot and one OpenVINO CPU stream per worker (threads: per call)
         from yolocls.runtime.openvino_backend import OpenVINOBackend
 
-        be = OpenVINOBackend(onnx, threads=threads, num_requests=workers)
+        be = OpenVINOBackend(onnx, threads=threads * workers if threads else None, num_requests=workers,
+                             streams=workers)
     else:
         be = load(onnx, backend=backend, threads=threads)
     # raw_runtime: the C++ runtime object itself (_C.Runtime), without the Python backend class around it
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codec", default="mp4v", choices=["mp4v", "MJPG"], help="synthetic clip codec")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backends", default="onnxruntime,openvino,cpp,ov-python",
-                    help="onnxruntime, openvino (the yolocls backend class: C++ runtime, one OpenVINO stream), cpp "
+                    help="onnxruntime, openvino (the yolocls backend class: C++ runtime, an OpenVINO stream per worker), cpp "
                          "(a _C.Runtime given directly) and ov-python (OpenVINO's Python API as a custom stage, one "
                          "CPU stream per worker)")
     ap.add_argument("--configs", default="2x1,2x2,3x1", help="stream configs WORKERSxTHREADS_PER_CALL")

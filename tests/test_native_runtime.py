@@ -356,3 +356,28 @@ def test_cli_precision(onnx_model, fixture_images: list[Path]) -> None:
     for bad in (["--precision", "fp8"], ["--precision", "bf16", "--backend", "onnxruntime"]):
         res = runner.invoke(app, ["infer", "--model", path, "--source", src, *bad])
         assert res.exit_code == 2 and "precision" in res.output, res.output
+
+
+def test_streams_run_requests_side_by_side(onnx_model, frames) -> None:
+    """streams=n (OpenVINO NUM_STREAMS, what the streaming API sets per worker) gives the same logits from threads
+    sharing one backend; a bad count is one line, from Python and from the C++ options."""
+    from yolocls.runtime.openvino_backend import OpenVINOBackend
+
+    path, meta = onnx_model
+    with OpenVINOBackend(path, meta, threads=2) as one, OpenVINOBackend(path, meta, threads=2, streams=2) as two:
+        want = one.logits(frames)
+        outs: dict[int, np.ndarray] = {}
+        ts = [threading.Thread(target=lambda k=k: outs.__setitem__(k, two.logits([frames[k]])))
+              for k in range(len(frames))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        got = np.concatenate([outs[k] for k in range(len(frames))])
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(InputError, match="streams must be a positive integer"):
+        OpenVINOBackend(path, meta, streams=0)
+    C = _native.load_extension()
+    with pytest.raises(C.InvalidArgument, match="streams must be >= 0"):
+        C.Runtime(str(path), _native.native_config(meta.preprocess),
+                  C.RuntimeOptions(backend=C.Backend.OPENVINO, streams=-1))

@@ -344,7 +344,7 @@ class RuntimeOptions:
     cuda_preprocess: bool
     device: str
     precision: Precision
-    def __init__(self, *, backend: Backend = ..., device: str = 'CPU', device_id: typing.SupportsInt | typing.SupportsIndex = 0, threads: typing.SupportsInt | typing.SupportsIndex = 0, preprocess_threads: typing.SupportsInt | typing.SupportsIndex = 1, num_requests: typing.SupportsInt | typing.SupportsIndex = 0, max_batch: typing.SupportsInt | typing.SupportsIndex = 0, cuda_graph: bool = False, cuda_preprocess: bool = True, precision: Precision = ...) -> None:
+    def __init__(self, *, backend: Backend = ..., device: str = 'CPU', device_id: typing.SupportsInt | typing.SupportsIndex = 0, threads: typing.SupportsInt | typing.SupportsIndex = 0, preprocess_threads: typing.SupportsInt | typing.SupportsIndex = 1, num_requests: typing.SupportsInt | typing.SupportsIndex = 0, streams: typing.SupportsInt | typing.SupportsIndex = 0, max_batch: typing.SupportsInt | typing.SupportsIndex = 0, cuda_graph: bool = False, cuda_preprocess: bool = True, precision: Precision = ...) -> None:
         ...
     @property
     def device_id(self) -> int:
@@ -369,6 +369,12 @@ class RuntimeOptions:
         ...
     @preprocess_threads.setter
     def preprocess_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def streams(self) -> int:
+        ...
+    @streams.setter
+    def streams(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def threads(self) -> int:

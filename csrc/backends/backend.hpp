@@ -35,6 +35,7 @@ struct BackendOptions {
   int device_id = 0;           // CUDA device ordinal (TensorRT)
   int threads = 0;             // inference threads (OpenVINO INFERENCE_NUM_THREADS); 0 = the engine's default
   int num_slots = 0;           // InferSlots in the pool (concurrent inferences); 0 = backend default
+  int streams = 0;             // OpenVINO NUM_STREAMS; 0 = the performance hint's choice; TensorRT ignores it
   int max_batch = 0;           // largest batch a slot must accept; 0 = the model's limit (or 32 when unbounded)
   bool cuda_graph = false;     // TensorRT: capture one CUDA graph per batch size
   int imgsz = 0;               // input side the caller will feed; fixes dynamic H/W (0 = the model's own)

@@ -166,9 +166,12 @@ class OpenVINOBackend final : public Backend {
         case Precision::Default: break;
       }
       if (o.threads > 0) config.emplace(ov::inference_num_threads(o.threads));
+      // An explicit stream count overrides the LATENCY hint's single stream: n requests then run side by side
+      // (the streaming API's workers), each on threads/n cores.
+      if (o.streams > 0) config.emplace(ov::num_streams(o.streams));
       compiled_ = core.compile_model(model, o.device.empty() ? "CPU" : o.device, config);
 
-      const int slots = o.num_slots > 0 ? o.num_slots : 2;
+      const int slots = o.num_slots > 0 ? o.num_slots : std::max(2, o.streams);
       const ov::Shape chw{static_cast<size_t>(info_.channels), static_cast<size_t>(info_.height),
                           static_cast<size_t>(info_.width)};
       const size_t elems = chw[0] * chw[1] * chw[2];

@@ -20,7 +20,8 @@ namespace yolocls {
 
 // Bump when BackendPlugin, BackendOptions, ModelInfo, InferSlot or Backend change layout.
 // 2: BackendOptions::precision is the Precision enum; Backend lost infer()/version()/num_slots().
-constexpr int kPluginAbi = 2;
+// 3: BackendOptions::streams.
+constexpr int kPluginAbi = 3;
 
 struct BackendPlugin {
   int abi;                      // kPluginAbi of the module's build

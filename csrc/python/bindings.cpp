@@ -343,7 +343,7 @@ PYBIND11_MODULE(_C, m) {
                              "each). cuda_graph and cuda_preprocess apply to TensorRT, precision and device to "
                              "OpenVINO.")
       .def(py::init([](BackendKind backend, const std::string& device, int device_id, int threads,
-                       int preprocess_threads, int num_requests, int max_batch, bool cuda_graph, bool cuda_preprocess,
+                       int preprocess_threads, int num_requests, int streams, int max_batch, bool cuda_graph, bool cuda_preprocess,
                        Precision precision) {
              RuntimeOptions o;
              o.backend = backend;
@@ -352,6 +352,7 @@ PYBIND11_MODULE(_C, m) {
              o.threads = threads;
              o.preprocess_threads = preprocess_threads;
              o.num_requests = num_requests;
+             o.streams = streams;
              o.max_batch = max_batch;
              o.cuda_graph = cuda_graph;
              o.cuda_preprocess = cuda_preprocess;
@@ -362,7 +363,8 @@ PYBIND11_MODULE(_C, m) {
            py::arg("device") = ro_defaults.device,
            py::arg("device_id") = ro_defaults.device_id, py::arg("threads") = ro_defaults.threads,
            py::arg("preprocess_threads") = ro_defaults.preprocess_threads,
-           py::arg("num_requests") = ro_defaults.num_requests, py::arg("max_batch") = ro_defaults.max_batch,
+           py::arg("num_requests") = ro_defaults.num_requests, py::arg("streams") = ro_defaults.streams,
+           py::arg("max_batch") = ro_defaults.max_batch,
            py::arg("cuda_graph") = ro_defaults.cuda_graph, py::arg("cuda_preprocess") = ro_defaults.cuda_preprocess,
            py::arg_v("precision", ro_defaults.precision, "Precision.F32"))
       .def_readwrite("backend", &RuntimeOptions::backend)
@@ -371,6 +373,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("threads", &RuntimeOptions::threads)
       .def_readwrite("preprocess_threads", &RuntimeOptions::preprocess_threads)
       .def_readwrite("num_requests", &RuntimeOptions::num_requests)
+      .def_readwrite("streams", &RuntimeOptions::streams)
       .def_readwrite("max_batch", &RuntimeOptions::max_batch)
       .def_readwrite("cuda_graph", &RuntimeOptions::cuda_graph)
       .def_readwrite("cuda_preprocess", &RuntimeOptions::cuda_preprocess)

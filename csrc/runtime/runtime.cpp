@@ -53,6 +53,8 @@ std::unique_ptr<Backend> make_backend(const std::string& path, const RuntimeOpti
   bo.device_id = o.device_id;
   bo.threads = o.threads;
   bo.num_slots = o.num_requests;
+  if (o.streams < 0) throw InvalidArgument("streams must be >= 0 (0 = the engine's default)");
+  bo.streams = o.streams;
   bo.max_batch = o.max_batch;
   bo.cuda_graph = o.cuda_graph;
   bo.imgsz = imgsz;

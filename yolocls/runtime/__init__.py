@@ -106,7 +106,7 @@ def _is_cpu(device: str | int | None) -> bool:
 
 
 def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
-               metadata: ModelMetadata | None, precision: str | None = None) -> Backend:
+               metadata: ModelMetadata | None, precision: str | None = None, streams: int | None = None) -> Backend:
     if backend == "openvino":
         if not _is_cpu(device):
             raise InputError("the OpenVINO backend runs on the CPU here; use --device cpu, or an engine on the GPU")
@@ -114,7 +114,7 @@ def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
 
         if metadata is None and path.suffix.lower() == ".onnx":
             metadata = _onnx_metadata(path)  # also accepts YOLOv5's own ONNX metadata
-        return OpenVINOBackend(path, metadata, threads=threads, precision=precision or "f32")
+        return OpenVINOBackend(path, metadata, threads=threads, precision=precision or "f32", streams=streams)
     from yolocls.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     providers = ["CPUExecutionProvider"]
@@ -129,7 +129,7 @@ def _load_onnx(path: Path, backend: str, device: str, threads: int | None,
 
 
 def load(path: str | Path, backend: str | None = None, device: str = "cpu", threads: int | None = None,
-         metadata: ModelMetadata | None = None, precision: str | None = None) -> Backend:
+         metadata: ModelMetadata | None = None, precision: str | None = None, streams: int | None = None) -> Backend:
     """Open a model file with the right backend.
 
     Args:
@@ -140,6 +140,9 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         metadata: names and preprocessing for an ONNX file without yolocls metadata.
         precision: OpenVINO inference precision (``f32`` | ``bf16`` | ``f16`` | ``default``); None = f32. Only the
             OpenVINO backend takes it: given with no backend, an ``.onnx`` file goes to OpenVINO.
+        streams: OpenVINO CPU streams, i.e. how many concurrent ``predict`` calls really run side by side (default:
+            one stream, the LATENCY hint's); the other backends ignore it (ONNX Runtime runs concurrent calls of
+            one session in parallel anyway). :mod:`yolocls.runtime.stream` sets one per worker.
     Returns:
         A :class:`Backend`; use ``predict(images)`` or ``infer(batch)``, and ``close()`` (or ``with``).
     Raises:
@@ -185,7 +188,7 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
         auto = "openvino" if _is_cpu(device) and _is_available("openvino") else "onnxruntime"
         try:
             _require(auto)
-            return _load_onnx(path, auto, device, threads, metadata)
+            return _load_onnx(path, auto, device, threads, metadata, streams=streams)
         except BackendUnavailableError as e:
             if auto != "openvino":
                 raise
@@ -193,4 +196,4 @@ def load(path: str | Path, backend: str | None = None, device: str = "cpu", thre
             _require("onnxruntime")
             return _load_onnx(path, "onnxruntime", device, threads, metadata)
     _require(backend)
-    return _load_onnx(path, backend, device, threads, metadata, precision)
+    return _load_onnx(path, backend, device, threads, metadata, precision, streams)

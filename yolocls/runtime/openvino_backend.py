@@ -36,7 +36,10 @@ class OpenVINOBackend(Backend):
         path: ``.onnx`` file (or OpenVINO IR ``.xml``).
         metadata: names and preprocessing; default: read from the ONNX file's yolocls metadata.
         threads: OpenVINO inference threads (default: OpenVINO's choice).
-        num_requests: concurrent inference requests for multi-threaded callers (default 2).
+        num_requests: concurrent inference requests for multi-threaded callers (default 2, or ``streams``).
+        streams: OpenVINO CPU streams (default: the LATENCY hint's one stream, on which concurrent requests take
+            turns); ``n`` lets ``n`` requests run side by side on ``threads / n`` cores each, which is what
+            :mod:`yolocls.runtime.stream` asks for (one stream per worker).
         preprocess_threads: threads of the C++ preprocessing pool (default 1: the caller's thread).
         device: OpenVINO device name (``CPU``).
         precision: inference precision, one of :data:`PRECISIONS`: ``f32`` (default, matches ONNX Runtime),
@@ -48,7 +51,7 @@ class OpenVINOBackend(Backend):
 
     def __init__(self, path: str | Path, metadata: ModelMetadata | None = None, threads: int | None = None,
                  num_requests: int | None = None, preprocess_threads: int = 1, device: str = "CPU",
-                 precision: str = "f32") -> None:
+                 precision: str = "f32", streams: int | None = None) -> None:
         _native.load_extension()  # BackendUnavailableError naming the fix when the extension is not built
         from yolocls import _C as C  # typed by the generated stub yolocls/_C.pyi
         status = _native.backend_status("openvino")
@@ -59,7 +62,7 @@ class OpenVINOBackend(Backend):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(2, "No such file", str(path))
-        for name, v in (("threads", threads), ("num_requests", num_requests)):
+        for name, v in (("threads", threads), ("num_requests", num_requests), ("streams", streams)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
         if metadata is None:
@@ -71,6 +74,7 @@ class OpenVINOBackend(Backend):
             with _native.native_errors():
                 options = C.RuntimeOptions(backend=C.Backend.OPENVINO, device=device, threads=threads or 0,
                                            preprocess_threads=preprocess_threads, num_requests=num_requests or 0,
+                                           streams=streams or 0,
                                            precision=C.Precision(precision))
                 rt = C.Runtime(str(path), _native.native_config(metadata.preprocess), options)
         except RuntimeError as e:

@@ -442,9 +442,9 @@ def load_for_stream(path: str | os.PathLike[str], workers: int = 2, backend: str
 
     ONNX Runtime runs concurrent calls of one session in parallel, so with ``threads=None`` each call gets
     ``cores // workers`` threads (on 2 cores, two one-thread inferences side by side beat one two-thread inference
-    at batch 1: 1.56x against 1.08x the sequential loop in scripts/bench_stream.py). The OpenVINO backend compiles
-    with the LATENCY hint, one CPU stream whose requests run one at a time, so it keeps its default threads
-    (there, the stream's gain is decoding and preprocessing beside inference). An explicit ``threads`` is kept.
+    at batch 1: 1.56x against 1.08x the sequential loop in scripts/bench_stream.py). The OpenVINO backend gets
+    one CPU stream per worker (``streams=workers``; its LATENCY hint alone makes one stream whose requests take
+    turns) sharing its threads. An explicit ``threads`` or ``streams`` is kept.
     """
     from yolocls.runtime import available_backends, load
 
@@ -460,6 +460,7 @@ def load_for_stream(path: str | os.PathLike[str], workers: int = 2, backend: str
                 name = "openvino" if cpu and "openvino" in available_backends() else "onnxruntime"
         if name == "onnxruntime":
             threads = max(1, (os.cpu_count() or 1) // workers)
+    load_kwargs.setdefault("streams", workers)  # OpenVINO only; the other backends ignore it
     return load(path, backend=backend, device=device, threads=threads, **load_kwargs)
 
 

@@ -37,6 +37,9 @@ struct RuntimeOptions {
   int threads = 0;               // inference threads (0 = the engine's default)
   int preprocess_threads = 1;    // CPU preprocessing threads (including the caller)
   int num_requests = 0;          // concurrent inference slots (0 = backend default)
+  // OpenVINO CPU streams: 0 = what the LATENCY hint picks (one stream: concurrent requests take turns); n > 0 runs
+  // up to n requests truly in parallel, `threads` shared between them (streaming: one stream per worker).
+  int streams = 0;
   int max_batch = 0;             // largest batch per inference call (0 = the model's limit)
   bool cuda_graph = false;       // TensorRT: replay one CUDA graph per batch size (captured on its second use)
   // TensorRT (device input): run the CUDA preprocessing kernel into the engine's input binding (the region each
