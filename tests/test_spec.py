@@ -227,3 +227,19 @@ def test_one_definition_data_reexports_it() -> None:
     assert data.PreprocessConfig is PreprocessConfig and data.preprocess_with is reference
     assert data.preprocess is sys.modules["yolocls.spec.preprocess"].preprocess
     assert yolocls.spec.preprocess is sys.modules["yolocls.spec.preprocess"]  # the module, not a function
+
+
+@pytest.mark.skipif(not _native.available(), reason="yolocls._C not built")
+def test_spec_enums_and_the_kernel_enums_name_the_same_values() -> None:
+    """The Python spec's enums and the C++ ones (made from one table per enum in yolocls/preprocess.hpp) list the same
+    spec names, so a crop mode added to one and not the other fails here."""
+    C = _native.load_extension()
+    from yolocls.spec.preprocess import ChannelOrder, Crop
+
+    for py_enum, c_enum in ((Crop, C.Crop), (ChannelOrder, C.ChannelOrder)):
+        assert sorted(m.value for m in py_enum) == sorted(str(v) for v in c_enum.__members__.values())
+        for m in py_enum:
+            assert str(c_enum(m.value)) == m.value and c_enum(m.value).name == m.value.upper()
+    assert sorted(str(v) for v in C.DType.__members__.values()) == ["float16", "float32"]
+    with pytest.raises(ValueError, match=r"unknown crop 'fill' \(expected center, stretch or letterbox\)"):
+        C.Crop("fill")

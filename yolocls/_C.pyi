@@ -16,7 +16,7 @@ class Unavailable(Error):
     pass
 class Crop:
     """
-    How the image is fitted to the square input (spec names center, stretch, letterbox).
+    How the image is fitted to the square input (str(value) is its spec name).
     
     Members:
     
@@ -72,7 +72,7 @@ class Crop:
         ...
 class ChannelOrder:
     """
-    Order of the 3 channels (spec names RGB, BGR).
+    Order of the 3 channels (str(value) is its spec name).
     
     Members:
     
@@ -125,7 +125,7 @@ class ChannelOrder:
         ...
 class DType:
     """
-    Element type of the preprocessed tensor (spec names float32, float16).
+    Element type of the preprocessed tensor (str(value) is its spec name).
     
     Members:
     

@@ -31,36 +31,35 @@ namespace {
 std::string quoted(const std::string& s) { return "'" + (s.size() > 40 ? s.substr(0, 40) + "..." : s) + "'"; }
 }  // namespace
 
-Crop parse_crop(const std::string& name) {
-  if (name == "center") return Crop::Center;
-  if (name == "stretch") return Crop::Stretch;
-  if (name == "letterbox") return Crop::Letterbox;
-  throw InvalidArgument("unknown crop " + quoted(name) + " (expected center, stretch or letterbox)");
+namespace {
+template <typename E, size_t N>
+E parse_spec_name(const SpecName<E> (&table)[N], const char* what, const std::string& name) {
+  std::string choices;
+  for (size_t i = 0; i < N; ++i) {
+    if (name == table[i].name) return table[i].value;
+    choices += (i == 0 ? "" : (i + 1 == N ? " or " : ", "));
+    choices += table[i].name;
+  }
+  throw InvalidArgument(std::string("unknown ") + what + " " + quoted(name) + " (expected " + choices + ")");
 }
 
-ChannelOrder parse_channel_order(const std::string& name) {
-  if (name == "RGB") return ChannelOrder::RGB;
-  if (name == "BGR") return ChannelOrder::BGR;
-  throw InvalidArgument("unknown channel_order " + quoted(name) + " (expected RGB or BGR)");
-}
-
-DType parse_dtype(const std::string& name) {
-  if (name == "float32") return DType::Float32;
-  if (name == "float16") return DType::Float16;
-  throw InvalidArgument("unknown dtype " + quoted(name) + " (expected float32 or float16)");
-}
-
-const char* to_string(Crop crop) {
-  switch (crop) {
-    case Crop::Center: return "center";
-    case Crop::Stretch: return "stretch";
-    case Crop::Letterbox: return "letterbox";
+template <typename E, size_t N>
+const char* spec_name(const SpecName<E> (&table)[N], E value) {
+  for (const auto& row : table) {
+    if (row.value == value) return row.name;
   }
   return "?";
 }
+}  // namespace
 
-const char* to_string(ChannelOrder order) { return order == ChannelOrder::RGB ? "RGB" : "BGR"; }
-const char* to_string(DType dtype) { return dtype == DType::Float16 ? "float16" : "float32"; }
+Crop parse_crop(const std::string& name) { return parse_spec_name(kCropNames, "crop", name); }
+ChannelOrder parse_channel_order(const std::string& name) {
+  return parse_spec_name(kChannelOrderNames, "channel_order", name);
+}
+DType parse_dtype(const std::string& name) { return parse_spec_name(kDTypeNames, "dtype", name); }
+const char* to_string(Crop crop) { return spec_name(kCropNames, crop); }
+const char* to_string(ChannelOrder order) { return spec_name(kChannelOrderNames, order); }
+const char* to_string(DType dtype) { return spec_name(kDTypeNames, dtype); }
 
 void preprocess_cuda_frames(const ImageView* images, size_t count, const PreprocessConfig& cfg, void* dst, DType dtype,
                             void* stream) {

@@ -12,6 +12,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -224,11 +225,33 @@ void set_three(float (&dst)[3], const std::vector<double>& v, const char* name) 
   for (int k = 0; k < 3; ++k) dst[k] = static_cast<float>(v[k]);
 }
 
+// The values of a preprocessing enum from its one table in yolocls/preprocess.hpp (Python name: the spec name in
+// upper case, e.g. Crop.LETTERBOX, DType.FLOAT16); the other enums list theirs.
+template <typename E>
+void add_spec_values(py::enum_<E>&, E (*)(const std::string&)) {}
+template <typename E, size_t N>
+void add_table_values(py::enum_<E>& e, const SpecName<E> (&table)[N]) {
+  for (const auto& row : table) {
+    std::string upper(row.name);
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    e.value(upper.c_str(), row.value);
+  }
+}
+template <>
+void add_spec_values<Crop>(py::enum_<Crop>& e, Crop (*)(const std::string&)) { add_table_values(e, kCropNames); }
+template <>
+void add_spec_values<ChannelOrder>(py::enum_<ChannelOrder>& e, ChannelOrder (*)(const std::string&)) {
+  add_table_values(e, kChannelOrderNames);
+}
+template <>
+void add_spec_values<DType>(py::enum_<DType>& e, DType (*)(const std::string&)) { add_table_values(e, kDTypeNames); }
+
 // An enum bound with its spec names: E("name") parses through the C++ parse function (InvalidArgument -> ValueError
 // naming the choices), str(E.X) is the spec name, and a str converts implicitly where an E is expected.
 template <typename E>
 py::enum_<E> spec_enum(py::module_& m, const char* name, const char* doc, E (*parse)(const std::string&)) {
   py::enum_<E> e(m, name, doc);
+  add_spec_values(e, parse);
   e.def(py::init([parse](const std::string& spec) { return parse(spec); }), py::arg("name"),
         "The value from its spec name (as the metadata, the Python package and the CLI spell it).");
   // Replaces pybind11's __str__ ("Crop.CENTER"), not an overload of it.
@@ -264,17 +287,10 @@ PYBIND11_MODULE(_C, m) {
   });
 
   // ------------------------------------------------------------------------------------------------ types
-  spec_enum<Crop>(m, "Crop", "How the image is fitted to the square input (spec names center, stretch, letterbox).",
-                  &parse_crop)
-      .value("CENTER", Crop::Center)
-      .value("STRETCH", Crop::Stretch)
-      .value("LETTERBOX", Crop::Letterbox);
-  spec_enum<ChannelOrder>(m, "ChannelOrder", "Order of the 3 channels (spec names RGB, BGR).", &parse_channel_order)
-      .value("RGB", ChannelOrder::RGB)
-      .value("BGR", ChannelOrder::BGR);
-  spec_enum<DType>(m, "DType", "Element type of the preprocessed tensor (spec names float32, float16).", &parse_dtype)
-      .value("FLOAT32", DType::Float32)
-      .value("FLOAT16", DType::Float16);
+  spec_enum<Crop>(m, "Crop", "How the image is fitted to the square input (str(value) is its spec name).",
+                  &parse_crop);
+  spec_enum<ChannelOrder>(m, "ChannelOrder", "Order of the 3 channels (str(value) is its spec name).", &parse_channel_order);
+  spec_enum<DType>(m, "DType", "Element type of the preprocessed tensor (str(value) is its spec name).", &parse_dtype);
   spec_enum<BackendKind>(m, "Backend", "Inference engine (spec names auto, openvino, tensorrt).", &parse_backend)
       .value("AUTO", BackendKind::Auto)
       .value("OPENVINO", BackendKind::OpenVINO)

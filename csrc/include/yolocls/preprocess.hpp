@@ -17,9 +17,21 @@ enum class Crop { Center, Stretch, Letterbox };
 enum class DType { Float32, Float16 };
 enum class ChannelOrder { RGB, BGR };
 
-// The spec's names of these values ("center", "stretch", "letterbox"; "RGB", "BGR"; "float32", "float16"), as the
-// metadata JSON, the Python package and the CLI spell them. parse_* is the one string -> enum conversion (the
-// metadata reader and the Python bindings call it); it throws InvalidArgument naming the value and the choices.
+// The spec's names of these values, as the metadata JSON, the Python package (yolocls.spec) and the CLI spell them:
+// the one table per enum. parse_*, to_string and the Python enums (_C.Crop ...) are all made from it, so a new crop
+// mode is one enum member plus one row here (and its kernel code and tests).
+template <typename E>
+struct SpecName {
+  E value;
+  const char* name;
+};
+inline constexpr SpecName<Crop> kCropNames[] = {
+    {Crop::Center, "center"}, {Crop::Stretch, "stretch"}, {Crop::Letterbox, "letterbox"}};
+inline constexpr SpecName<ChannelOrder> kChannelOrderNames[] = {{ChannelOrder::RGB, "RGB"}, {ChannelOrder::BGR, "BGR"}};
+inline constexpr SpecName<DType> kDTypeNames[] = {{DType::Float32, "float32"}, {DType::Float16, "float16"}};
+
+// parse_* is the one string -> enum conversion (the metadata reader and the Python bindings call it); it throws
+// InvalidArgument naming the value and the choices.
 YOLOCLS_API Crop parse_crop(const std::string& name);
 YOLOCLS_API ChannelOrder parse_channel_order(const std::string& name);
 YOLOCLS_API DType parse_dtype(const std::string& name);
