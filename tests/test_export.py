@@ -79,7 +79,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_format_table_lists_every_format() -> None:
     assert list(FORMATS) == ["onnx", "triton", "engine"]
-    assert get_format("ONNX").suffix == ".onnx" and not get_format("onnx").needs_gpu
+    assert get_format("ONNX").name == "onnx" and not get_format("onnx").needs_gpu
     assert get_format("engine").needs_gpu and "half" in get_format("engine").options
     assert [f.name for f in parse_include("triton, onnx,onnx")] == ["onnx", "triton"]
     with pytest.raises(InputError, match="unknown export format 'tflite'"):
