@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from yolocls.benchmark.report import cpu_model
+
 
 def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int = 30, codec: str = "mp4v") -> Path:
     """A moving-pattern clip written by OpenCV's VideoWriter (``mp4v``: MPEG-4 in .mp4, what OpenCV's wheels can
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "cpu_model": _cpu_model(), "load_avg": os.getloadavg()},
+                    "cpu_model": cpu_model(), "load_avg": os.getloadavg()},
         "model": str(onnx.name), "video": str(video), "frames": args.frames, "repeats": args.repeats, "loops": {}}
     print(f"{onnx.name} on {video.name}: {args.frames} frames, batch 1, top-5, {args.repeats} repeats; "
           f"{report['machine']['cpu_model']} ({os.cpu_count()} CPUs), load {os.getloadavg()[0]:.2f}")
@@ -310,15 +312,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from yolocls.benchmark.report import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = ROOT.parent / "shared" / "fixtures" / "images"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolocls {yolocls.__version__} from {Path(yolocls.__file__).parent}; C++ extension: "
               f"{'built' if native else 'not built'}; spec package: {'yes' if spec is not None else 'no (before)'}")
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-              f"({_cpu_name()}), Python {platform.python_version()}, torch {torch.__version__}, "
+              f"({cpu_model()}), Python {platform.python_version()}, torch {torch.__version__}, "
               f"OpenCV {cv2.__version__}; threads {args.threads}")
         print(f"images: {kind}; imgsz {s}, batch {args.batch_size}, workers 0, {args.repeats} repeats (median)")
         print(f"{'row':28s} {'images/s':>10s} {'min':>9s} {'max':>9s} {'ms/image':>9s} {'vs yolov5-style':>16s}")
@@ -274,15 +276,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def images_per_second(median_ms: float, batch: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- machine
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), for benchmark reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -122,7 +123,7 @@ def machine_info() -> dict[str, Any]:
         load = None
     ext: Any = _native.build_info() if _native.available() else False
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_flags": _cpu_flags(),
         "logical_cores": os.cpu_count(),
         "usable_cores": affinity,
