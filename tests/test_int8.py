@@ -90,6 +90,7 @@ def _logits(path: Path, backend: str, x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- backends
+@pytest.mark.slow
 def test_files_and_metadata(trained: dict[str, Any]) -> None:
     from yolocls.export.onnx import read_metadata
 
@@ -142,6 +143,7 @@ def test_openvino_runs_the_int8_activation_form(trained: dict[str, Any]) -> None
     assert got.shape == (len(x), len(CLASSES)) and np.isfinite(got).all()
 
 
+@pytest.mark.slow
 def test_openvino_python_api_reads_both(trained: dict[str, Any]) -> None:
     ov = pytest.importorskip("openvino")
     x = trained["x"][:4]
@@ -188,6 +190,7 @@ def _collapsing_model(model: Any) -> Any:
     return Collapse().eval()
 
 
+@pytest.mark.slow
 def test_gate_refuses_a_collapsing_model(trained: dict[str, Any], tmp_path: Path) -> None:
     from yolocls.export.onnx import export_onnx
 
@@ -238,6 +241,7 @@ def test_cli_bad_flags(tmp_path: Path, args: list[str], words: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_refusal_writes_nothing(trained: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
     line = _one_line_error(_cli(["export", "--weights", "tiny-cls", "--imgsz", "32", "-o", str(out), "--no-verify",
@@ -247,6 +251,7 @@ def test_cli_refusal_writes_nothing(trained: dict[str, Any], tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []  # neither the FP32 nor the INT8 file
 
 
+@pytest.mark.slow
 def test_cli_writes_both_files(trained: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
     r = _cli(["export", "--weights", "tiny-cls", "--imgsz", "32", "-o", str(out), "--no-verify", "--no-simplify",
