@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from yolocls import _native
-from yolocls.spec.preprocess import PreprocessConfig, preprocess, resize_to_canvas
 from yolocls.errors import InputError
+from yolocls.spec.preprocess import PreprocessConfig, preprocess, resize_to_canvas
 
 pytestmark = pytest.mark.skipif(not _native.available(), reason="yolocls._C is not built")
 
