@@ -199,3 +199,17 @@ def test_export_cli_reads_the_format_table() -> None:
     check_options(parse_include("onnx,triton"), ["half_io"])  # both take float16 I/O
     with pytest.raises(InputError, match="--half-io does not apply to --include engine"):
         check_options(parse_include("onnx,engine"), ["half_io"])
+
+
+@pytest.mark.parametrize("command", ["train", "val", "predict", "export", "infer", "info", "benchmark"])
+def test_imgsz_is_capped_alike_in_every_command(command: str) -> None:
+    """--imgsz above the metadata's MAX_IMGSZ is one line and exit 2 before any work, in every command."""
+    from typer.testing import CliRunner
+
+    from yolocls.cli.app import app
+    from yolocls.spec.metadata import MAX_IMGSZ
+
+    result = CliRunner().invoke(app, [command, "--imgsz", str(MAX_IMGSZ + 1), "--weights", "m.pt"])
+    assert result.exit_code == 2, result.output
+    assert f"invalid value '{MAX_IMGSZ + 1}' for --imgsz: must be an integer from " in result.output
+    assert result.output.strip().endswith(f"to {MAX_IMGSZ}") and len(result.output.strip().splitlines()) == 1

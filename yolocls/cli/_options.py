@@ -97,8 +97,11 @@ ZooModel = Annotated[str | None, typer.Option("--model", help="A zoo model name,
 
 
 def imgsz_option(help: str, min: int = 8) -> Any:
-    """``--imgsz`` (YOLOv5's ``--img``/``--img-size`` too): the model's input side in pixels."""
-    return typer.Option("--imgsz", "--img", "--img-size", min=min, show_default=False, help=help)
+    """``--imgsz`` (YOLOv5's ``--img``/``--img-size`` too): the model's input side in pixels, at most the metadata's
+    limit (``MAX_IMGSZ``: a 4096x4096 float32 image is 192 MiB), for every command alike."""
+    from yolocls.spec.metadata import MAX_IMGSZ
+
+    return typer.Option("--imgsz", "--img", "--img-size", min=min, max=MAX_IMGSZ, show_default=False, help=help)
 
 
 def weights_option(help: str, *aliases: str) -> Any:
