@@ -268,8 +268,19 @@ class Worker:
         line = self.proc.stdout.readline()
         return line or None
 
+    def _close_pipes(self) -> None:
+        """Close a finished worker's pipes (a dead or killed worker's, before the next one starts)."""
+        if self.proc is not None:
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f is not None:
+                    try:
+                        f.close()
+                    except OSError:  # a pipe whose reader died
+                        pass
+
     def run(self, path: Path, timeout: float) -> dict[str, Any]:
         if self.proc is None or self.proc.poll() is not None:
+            self._close_pipes()
             self.start()
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(f"{path}\n")
@@ -280,6 +291,7 @@ class Worker:
             self.proc.wait()
             rc = self.proc.returncode
             err = self._log_tail()
+            self._close_pipes()
             self.proc = None
             return {"steps": {"worker": f"BAD timeout or death (rc {rc}): {err}"}, "seconds": timeout}
         return json.loads(line)
@@ -291,14 +303,14 @@ class Worker:
             return ""
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
+        if self.proc is not None:
+            self._close_pipes()  # EOF on stdin ends a live worker
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self.proc = None
 
 
 def run_cases(n: int, seed: int, mem_gb: float = 1.5, keep: Path | None = None,
