@@ -260,9 +260,9 @@ def test_results_plot_drops_top5_with_few_classes(tmp_path: Path, monkeypatch: p
 # -- 7, 8: usage errors, flags ----------------------------------------------------------------------------------------
 
 USAGE_ERRORS = [
-    (["train", "--imgsz", "0"], "invalid value '0' for --imgsz: must be an integer >= 8"),
-    (["train", "--imgsz", "abc"], "invalid value 'abc' for --imgsz: must be an integer >= 8"),
-    (["train", "--img", "4"], "invalid value '4' for --imgsz: must be an integer >= 8"),
+    (["train", "--imgsz", "0"], "invalid value '0' for --imgsz: must be an integer from 8 to 4096"),
+    (["train", "--imgsz", "abc"], "invalid value 'abc' for --imgsz: must be an integer from 8 to 4096"),
+    (["train", "--img", "4"], "invalid value '4' for --imgsz: must be an integer from 8 to 4096"),
     (["train", "--batch-size", "0"], "invalid value '0' for --batch-size: must be an integer >= 1"),
     (["train", "--epochs", "0"], "invalid value '0' for --epochs: must be an integer >= 1"),
     (["train", "--epochs"], "'--epochs' requires an argument"),
@@ -285,7 +285,7 @@ USAGE_ERRORS = [
     (["infer", "--weights", "w.onnx", "--source", "x.jpg", "--backend", "tvm"],
      "invalid value 'tvm' for --backend: must be one of torch, onnxruntime, openvino, tensorrt"),
     (["benchmark", "--model", "tiny-cls", "--backend", "ORT"], "invalid value 'ORT' for --backend: must be one of"),
-    (["info", "--imgsz", "-1"], "invalid value '-1' for --imgsz: must be an integer >= 8"),
+    (["info", "--imgsz", "-1"], "invalid value '-1' for --imgsz: must be an integer from 8 to 4096"),
     (["infer", "--bogus"], "unknown option --bogus for `yolocls infer`"),
     (["trian"], "unknown command 'trian' (did you mean 'train'?); commands: train, val, predict"),
     (["bogus"], "unknown command 'bogus'; commands: train, val, predict"),
@@ -303,7 +303,7 @@ def test_usage_error_through_the_real_entry_point() -> None:
     p = subprocess.run([sys.executable, "-m", "yolocls", "train", "--imgsz", "0"], capture_output=True, text=True,
                        timeout=120, cwd=ROOT)
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.strip() == "yolocls: error: invalid value '0' for --imgsz: must be an integer >= 8", p.stderr
+    assert p.stderr.strip() == "yolocls: error: invalid value '0' for --imgsz: must be an integer from 8 to 4096", p.stderr
     p = subprocess.run([sys.executable, "-m", "yolocls", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "train" in p.stdout and p.stderr == ""
 
