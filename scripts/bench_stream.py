@@ -123,16 +123,18 @@ def stream_loop(onnx: Path, backend: str, workers: int, threads: int, video: Pat
     # raw_runtime: the C++ runtime object itself (_C.Runtime), without the Python backend class around it
     model: Any = be.runtime if raw_runtime else be
 
-    def run() -> int:
-        n = 0
-        with Stream(model, workers=workers, topk=k) as s:
-            for r in s.imap(decode(video, limit)):
-                if not r.ok:
-                    raise RuntimeError(r.error)
-                n += 1
-        return n
+    return (lambda: _stream_frames(Stream(model, workers=workers, topk=k), video, limit)), be.close
 
-    return run, be.close
+
+def _stream_frames(stream: Any, video: Path, limit: int) -> int:
+    """Run the video through ``stream`` (closed at the end); the number of frames, or the first frame's error."""
+    n = 0
+    with stream as s:
+        for r in s.imap(decode(video, limit)):
+            if not r.ok:
+                raise RuntimeError(r.error)
+            n += 1
+    return n
 
 
 def _ov_python(onnx: Path, streams: int, threads: int | None) -> tuple[Any, Any]:
@@ -197,16 +199,7 @@ def ov_python_stream(onnx: Path, workers: int, threads: int, video: Path, limit:
             requests.put(req)
         return _top(be, logits, k)
 
-    def run() -> int:
-        n = 0
-        with Stream(stage, workers=workers) as s:
-            for r in s.imap(decode(video, limit)):
-                if not r.ok:
-                    raise RuntimeError(r.error)
-                n += 1
-        return n
-
-    return run, be.close
+    return (lambda: _stream_frames(Stream(stage, workers=workers), video, limit)), be.close
 
 
 def spread(xs: list[float]) -> dict[str, float]:
